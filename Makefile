@@ -1,0 +1,40 @@
+# Two commands: `make demo` runs the whole loop on the embedded sample, `make test` runs the tests.
+# Both create .venv on first use. On a machine without an NVIDIA GPU a CPU build of torch is installed
+# first (a bare `torch` requirement would pull a multi-GB CUDA build); override with TORCH_SPEC=...
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.moddistill-installed
+TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
+EXPERIMENT ?= demo
+CKPT := checkpoints/$(EXPERIMENT)/latest
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test test-slow benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) scripts/train.py experiment=$(EXPERIMENT)
+	$(PY) scripts/evaluate.py checkpoint=$(CKPT)
+	$(PY) scripts/export.py checkpoint=$(CKPT)
+	$(PY) scripts/predict.py export_dir=$(CKPT)/export input=data/policy_cases/marketplace_v1.jsonl output=$(CKPT)/predictions.jsonl
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py
+
+clean:
+	rm -rf checkpoints/*/ .pytest_cache

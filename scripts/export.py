@@ -1,0 +1,19 @@
+"""Export a checkpoint for serving: python scripts/export.py checkpoint=PATH (conf/export.yaml)."""
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from moddistill.export import MANIFEST, export_run
+
+
+@hydra.main(config_path="../conf", config_name="export", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    out = export_run(cfg.checkpoint, cfg.export_dir, overwrite=cfg.overwrite)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    print(f"exported {len(manifest['files'])} files to {out} (manifest: {out / MANIFEST})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Predict listings with an export: python scripts/predict.py export_dir=DIR input=IN.jsonl output=OUT.jsonl."""
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from moddistill.runtime import predict_file
+
+
+@hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    report, flagged, manifest = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
+                                             columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size)
+    print(report.summary())
+    print(f"predictions: {cfg.output} ({report.kept} rows); flagged per policy: "
+          + (", ".join(f"{p} {n}" for p, n in flagged.items() if n) or "none"))
+    print(f"model: {cfg.export_dir} ({manifest['model']['name']}, policy {manifest['policy']['id']} "
+          f"v{manifest['policy']['version']})")
+    for name, m in manifest["metrics"]["policy_cases"].items():
+        print(f"  policy cases {name}: macro-F1 {m['macro_f1']:.3f}, decision accuracy {m['decision_accuracy']:.3f} "
+              f"({m['n']} cases)")
+    v = manifest["metrics"]["validation"]
+    print(f"  validation (teacher labels): macro-F1 {v['macro_f1']:.3f}, decision accuracy {v['decision_accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

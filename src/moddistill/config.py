@@ -1,0 +1,41 @@
+"""Bridges between Hydra/OmegaConf configs and the plain objects the library works with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from moddistill.policy import Policy, parse_policy
+
+
+def to_dict(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def policy_from_cfg(cfg: DictConfig) -> Policy:
+    """The composed ``policy`` group validated as a Policy; errors name the policy file it came from."""
+    return parse_policy(to_dict(cfg.policy), source=_policy_source())
+
+
+def _policy_source() -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choice = HydraConfig.get().runtime.choices.get("policy")
+        return f"conf/policy/{choice}.yaml"
+    except (ImportError, ValueError):  # composed outside a Hydra run (tests, notebooks)
+        return "policy config"
+
+
+def save_config(cfg: DictConfig, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+
+
+def load_config(path: str | Path) -> DictConfig:
+    cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    return cfg

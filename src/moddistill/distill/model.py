@@ -1,0 +1,66 @@
+"""The student: a pretrained encoder with a multi-label head, tuned with LoRA (peft)."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+PKG_SCHEME = "pkg://"
+
+
+def resolve_model_path(spec: str) -> str:
+    """``pkg://module/sub/dir`` names a model shipped inside an installed package; anything else is a
+    local directory or a hub id, passed to ``from_pretrained`` unchanged."""
+    if not spec.startswith(PKG_SCHEME):
+        return spec
+    module, _, sub = spec[len(PKG_SCHEME):].partition("/")
+    try:
+        root = importlib.resources.files(module)
+    except ModuleNotFoundError:
+        raise FileNotFoundError(f"{spec}: package {module!r} is not installed (pip install it, or `make setup`)") from None
+    return str(Path(str(root)) / sub)
+
+
+def label_maps(policy_ids: Sequence[str]) -> dict[str, Any]:
+    return {
+        "num_labels": len(policy_ids),
+        "id2label": {i: p for i, p in enumerate(policy_ids)},
+        "label2id": {p: i for i, p in enumerate(policy_ids)},
+        "problem_type": "multi_label_classification",
+    }
+
+
+def load_tokenizer(model_cfg: Mapping[str, Any]):
+    source = model_cfg.get("tokenizer") or model_cfg.get("pretrained")
+    if not source:
+        raise ValueError(f"model {model_cfg.get('name')!r}: set `tokenizer` when building from `config`")
+    return AutoTokenizer.from_pretrained(resolve_model_path(source))
+
+
+def build_base_model(model_cfg: Mapping[str, Any], policy_ids: Sequence[str]) -> PreTrainedModel:
+    """Pretrained weights (``pretrained``), or fresh weights from an architecture (``config``, for tests)."""
+    labels = label_maps(policy_ids)
+    if model_cfg.get("pretrained"):
+        return AutoModelForSequenceClassification.from_pretrained(resolve_model_path(model_cfg["pretrained"]), **labels)
+    arch = dict(model_cfg.get("config") or {})
+    if not arch:
+        raise ValueError(f"model {model_cfg.get('name')!r}: set `pretrained` or `config`")
+    config = AutoConfig.for_model(arch.pop("model_type"), **arch, **labels)
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def add_lora(model: PreTrainedModel, peft_cfg: Mapping[str, Any], target_modules: Sequence[str]) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; the classification head is trained in full (SEQ_CLS keeps it)."""
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=int(peft_cfg["r"]),
+        lora_alpha=int(peft_cfg["alpha"]),
+        lora_dropout=float(peft_cfg["dropout"]),
+        bias=peft_cfg.get("bias", "none"),
+        target_modules=list(target_modules),
+    )
+    return get_peft_model(model, config)

@@ -1,0 +1,110 @@
+"""Scores on the policy cases -> metrics (overall, per policy, per slice, inv/dir checks) and a markdown report.
+
+Takes a score matrix rather than a model, so a student checkpoint and a teacher's stored labels are
+judged by exactly the same code and read in the same table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from moddistill.evaluation.metrics import flag, multilabel_metrics
+from moddistill.evaluation.policy_cases import PolicyCase
+
+
+def evaluate_cases(
+    cases: Sequence[PolicyCase], scores: np.ndarray, policy_ids: Sequence[str], thresholds: Mapping[str, float]
+) -> dict:
+    ids = list(policy_ids)
+    y_true = np.array([[p in c.expected for p in ids] for c in cases], dtype=int)
+    y_pred = flag(scores, [thresholds[p] for p in ids])
+    result = multilabel_metrics(y_true, y_pred, ids)
+    result["thresholds"] = {p: float(thresholds[p]) for p in ids}
+    result["slices"] = {
+        "language": _slices(cases, y_true, y_pred, ids, lambda c: [c.listing.language]),
+        "kind": _slices(cases, y_true, y_pred, ids, lambda c: [c.kind]),
+        "tag": _slices(cases, y_true, y_pred, ids, lambda c: list(c.tags)),
+    }
+    result["invariance"] = _invariance(cases, y_pred)
+    result["directional"] = _directional(cases, scores, ids)
+    result["errors"] = [
+        {"id": c.id, "expected": list(c.expected), "flagged": [p for p, f in zip(ids, y_pred[i]) if f],
+         "title": c.listing.title, "kind": c.kind, "tags": list(c.tags)}
+        for i, c in enumerate(cases) if (y_true[i] != y_pred[i]).any()
+    ]
+    return result
+
+
+def _slices(cases, y_true, y_pred, ids, keys) -> dict:
+    members = defaultdict(list)
+    for i, c in enumerate(cases):
+        for k in keys(c):
+            members[k].append(i)
+    out = {}
+    for k, idx in sorted(members.items()):
+        m = multilabel_metrics(y_true[idx], y_pred[idx], ids)
+        out[k] = {"n": len(idx), "decision_accuracy": m["decision_accuracy"], "micro_f1": m["micro_f1"],
+                  "exact_match": float(np.mean((y_true[idx] == y_pred[idx]).all(axis=1)))}
+    return out
+
+
+def _invariance(cases, y_pred) -> dict:
+    """inv cases must reach the same decision (same flagged policies) as the case they perturb."""
+    index = {c.id: i for i, c in enumerate(cases)}
+    pairs = [(i, index[c.variant_of]) for i, c in enumerate(cases) if c.kind == "inv"]
+    same = [bool((y_pred[i] == y_pred[j]).all()) for i, j in pairs]
+    return {"n": len(pairs), "consistent": float(np.mean(same)) if same else float("nan"),
+            "failed": [cases[i].id for (i, _), ok in zip(pairs, same) if not ok]}
+
+
+def _directional(cases, scores, ids) -> dict:
+    """dir cases must move the named policy's score the named way relative to the case they perturb."""
+    index = {c.id: i for i, c in enumerate(cases)}
+    results = []
+    for i, c in enumerate(cases):
+        if c.kind != "dir":
+            continue
+        policy, move = c.direction
+        k = ids.index(policy)
+        delta = float(scores[i, k] - scores[index[c.variant_of], k])
+        results.append((c.id, delta > 0 if move == "up" else delta < 0))
+    return {"n": len(results), "passed": float(np.mean([ok for _, ok in results])) if results else float("nan"),
+            "failed": [cid for cid, ok in results if not ok]}
+
+
+def markdown_report(result: dict, title: str) -> str:
+    lines = [f"# {title}", "",
+             f"- cases: {result['n']}",
+             f"- macro-F1: **{result['macro_f1']:.3f}**, micro-F1: {result['micro_f1']:.3f}",
+             f"- allow/reject decision accuracy: **{result['decision_accuracy']:.3f}**",
+             f"- invariance (inv cases keep their decision): {_pct(result['invariance']['consistent'])} "
+             f"of {result['invariance']['n']}",
+             f"- directional (dir cases move the score the right way): {_pct(result['directional']['passed'])} "
+             f"of {result['directional']['n']}", "",
+             "## Per policy", "",
+             "| policy | precision | recall | F1 | support | flagged | threshold |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for pid, m in result["per_policy"].items():
+        lines.append(f"| {pid} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} | "
+                     f"{m['predicted']} | {result['thresholds'][pid]:.2f} |")
+    for name, rows in result["slices"].items():
+        lines += ["", f"## By {name}", "", f"| {name} | n | decision accuracy | micro-F1 | exact match |",
+                  "|---|---:|---:|---:|---:|"]
+        for key, m in rows.items():
+            lines.append(f"| {key} | {m['n']} | {m['decision_accuracy']:.3f} | {m['micro_f1']:.3f} | {m['exact_match']:.3f} |")
+    if result["errors"]:
+        lines += ["", f"## Errors ({len(result['errors'])} cases)", "", "| case | expected | flagged | title |",
+                  "|---|---|---|---|"]
+        for e in result["errors"][:50]:
+            title = e["title"].replace("|", "/")[:70]
+            lines.append(f"| {e['id']} | {', '.join(e['expected']) or '—'} | {', '.join(e['flagged']) or '—'} | {title} |")
+        if len(result["errors"]) > 50:
+            lines.append(f"\n({len(result['errors']) - 50} more in metrics.json)")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.1f}%"

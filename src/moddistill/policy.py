@@ -1,0 +1,166 @@
+"""The moderation policy as data: policies, clauses, examples, and the label space they define.
+
+A policy file (``conf/policy/*.yaml``) is validated strictly on load, so a typo in a key or a
+duplicated id fails loudly with the file and the key instead of silently changing the label space.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_TOP_KEYS = {"id", "title", "version", "description", "policies"}
+_POLICY_KEYS = {"id", "name", "description", "clauses", "violating_examples", "allowed_lookalikes"}
+_CLAUSE_KEYS = {"id", "description"}
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot define a label space; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PolicyDef:
+    id: str
+    name: str
+    description: str
+    clauses: tuple[Clause, ...]
+    violating_examples: tuple[str, ...]
+    allowed_lookalikes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A versioned policy; ``ids`` is the label order every model and report uses."""
+
+    id: str
+    title: str
+    version: int
+    description: str
+    policies: tuple[PolicyDef, ...]
+    source: str = ""
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.policies)
+
+    @property
+    def clause_ids(self) -> frozenset[str]:
+        return frozenset(c.id for p in self.policies for c in p.clauses)
+
+    def __getitem__(self, policy_id: str) -> PolicyDef:
+        for p in self.policies:
+            if p.id == policy_id:
+                return p
+        raise KeyError(policy_id)
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{path}: not valid YAML: {e}") from None
+    return parse_policy(raw, source=str(path))
+
+
+def parse_policy(raw: Any, source: str = "<policy>") -> Policy:
+    def fail(key: str, msg: str) -> PolicyError:
+        return PolicyError(f"{source}: {key}: {msg}")
+
+    if not isinstance(raw, dict):
+        raise fail("<root>", "expected a mapping")
+    _check_keys(raw, _TOP_KEYS, "<root>", fail)
+    for key in ("id", "title", "description"):
+        _require_text(raw, key, key, fail)
+    version = raw.get("version")
+    if not isinstance(version, int):
+        raise fail("version", "expected an integer")
+    items = raw.get("policies")
+    if not isinstance(items, list) or not items:
+        raise fail("policies", "expected a non-empty list")
+
+    policies: list[PolicyDef] = []
+    seen_policies: set[str] = set()
+    seen_clauses: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"policies[{i}]"
+        if not isinstance(item, dict):
+            raise fail(where, "expected a mapping")
+        pid = item.get("id")
+        if isinstance(pid, str):
+            where = f"policies.{pid}"
+        _check_keys(item, _POLICY_KEYS, where, fail)
+        pid = _require_text(item, "id", f"{where}.id", fail)
+        if not _ID.match(pid):
+            raise fail(f"{where}.id", f"{pid!r} must be lowercase letters, digits and '_'")
+        if pid in seen_policies:
+            raise fail(f"{where}.id", f"duplicate policy id {pid!r}")
+        seen_policies.add(pid)
+        clauses = []
+        raw_clauses = item.get("clauses")
+        if not isinstance(raw_clauses, list) or not raw_clauses:
+            raise fail(f"{where}.clauses", "expected a non-empty list")
+        for j, c in enumerate(raw_clauses):
+            cwhere = f"{where}.clauses[{j}]"
+            if not isinstance(c, dict):
+                raise fail(cwhere, "expected a mapping")
+            _check_keys(c, _CLAUSE_KEYS, cwhere, fail)
+            cid = _require_text(c, "id", f"{cwhere}.id", fail)
+            if not cid.startswith(pid + "."):
+                raise fail(f"{cwhere}.id", f"clause id {cid!r} must start with '{pid}.'")
+            if cid in seen_clauses:
+                raise fail(f"{cwhere}.id", f"duplicate clause id {cid!r}")
+            seen_clauses.add(cid)
+            clauses.append(Clause(cid, _require_text(c, "description", f"{cwhere}.description", fail)))
+        policies.append(
+            PolicyDef(
+                id=pid,
+                name=_require_text(item, "name", f"{where}.name", fail),
+                description=_require_text(item, "description", f"{where}.description", fail),
+                clauses=tuple(clauses),
+                violating_examples=_text_list(item, "violating_examples", where, fail),
+                allowed_lookalikes=_text_list(item, "allowed_lookalikes", where, fail),
+            )
+        )
+    return Policy(
+        id=raw["id"],
+        title=raw["title"],
+        version=version,
+        description=raw["description"],
+        policies=tuple(policies),
+        source=source,
+    )
+
+
+def _check_keys(mapping: dict, allowed: set[str], where: str, fail) -> None:
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise fail(f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _require_text(mapping: dict, key: str, where: str, fail) -> str:
+    value = mapping.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise fail(where, "missing or empty" if value is None or value == "" else "expected text")
+    return value.strip()
+
+
+def _text_list(mapping: dict, key: str, where: str, fail) -> tuple[str, ...]:
+    value = mapping.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail(f"{where}.{key}", "expected a list of non-empty strings")
+    return tuple(v.strip() for v in value)

@@ -1,0 +1,161 @@
+"""Reading rows from JSONL, CSV or Parquet files, validating them, and accounting for rejects.
+
+Every stage reads tabular records the same way: each row carries its location (file and line) so a
+validation error can name file, line and field; with ``on_error="skip"`` bad rows go to a rejects
+file with their reason, and the counts reconcile: read = kept + rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ON_ERROR = ("raise", "skip")
+
+
+class RowError(ValueError):
+    """A row that cannot be used: names the file, the row's location, and the offending field."""
+
+    def __init__(self, file: str | Path, location: str, field: str, reason: str):
+        self.file, self.location, self.field, self.reason = str(file), location, field, reason
+        super().__init__(f"{file}, {location}, field '{field}': {reason}")
+
+
+@dataclass
+class ReadReport:
+    """What a read did: ``read == kept + rejected`` always holds."""
+
+    path: str
+    read: int = 0
+    kept: int = 0
+    rejected: int = 0
+    rejects_path: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = f"{self.path}: read {self.read} rows, kept {self.kept}, rejected {self.rejected}"
+        if self.rejected and self.rejects_path:
+            text += f" (reasons in {self.rejects_path})"
+        return text
+
+
+@dataclass(frozen=True)
+class Row:
+    file: str
+    location: str  # "line 12" for JSONL/CSV, "row 12" for Parquet
+    data: Mapping[str, Any] | None  # None when the row itself could not be decoded
+    decode_error: str | None = None
+
+    def error(self, field: str, reason: str) -> RowError:
+        return RowError(self.file, self.location, field, reason)
+
+
+def iter_rows(path: str | Path) -> Iterator[Row]:
+    """Yield the rows of a .jsonl/.json, .csv or .parquet file with their locations."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        yield from _iter_jsonl(path)
+    elif suffix in (".csv", ".parquet"):
+        yield from _iter_datasets(path, suffix)
+    else:
+        raise ValueError(f"{path}: unsupported file type {suffix!r} (use .jsonl, .csv or .parquet)")
+
+
+def _iter_jsonl(path: Path) -> Iterator[Row]:
+    # Read line by line rather than through `datasets`: its JSON loader fails the whole file on one
+    # malformed line and loses line numbers, and we need both the line number and per-line skipping.
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield Row(str(path), f"line {lineno}", None, f"malformed JSON: {e.msg}")
+                continue
+            if not isinstance(data, dict):
+                yield Row(str(path), f"line {lineno}", None, "expected a JSON object")
+                continue
+            yield Row(str(path), f"line {lineno}", data)
+
+
+def _iter_datasets(path: Path, suffix: str) -> Iterator[Row]:
+    import datasets
+
+    if suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+        # Every column as text so ids like "007" survive; fields are typed by the record's own parser.
+        features = datasets.Features({name: datasets.Value("string") for name in header})
+        ds = datasets.Dataset.from_csv(str(path), features=features, keep_default_na=False, keep_in_memory=True)
+        first, unit = 2, "line"  # line 1 is the header; records are assumed single-line
+    else:
+        ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+        first, unit = 1, "row"
+    for i, data in enumerate(ds):
+        yield Row(str(path), f"{unit} {i + first}", data)
+
+
+def rename_columns(data: Mapping[str, Any], columns: Mapping[str, str] | None) -> dict[str, Any]:
+    """Map a user's column names onto record field names: ``columns`` is {field: source_column}."""
+    out = dict(data)
+    for field_name, source in (columns or {}).items():
+        if source and source != field_name and source in out:
+            out[field_name] = out.pop(source)
+    return out
+
+
+def read_records(
+    path: str | Path,
+    parse: Callable[[Row], T],
+    *,
+    on_error: str = "raise",
+    rejects_path: str | Path | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> tuple[list[T], ReadReport]:
+    """Parse every row of ``path`` with ``parse``; raise on the first bad row or skip it to ``rejects_path``."""
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    report = ReadReport(path=str(path), rejects_path=str(rejects_path) if rejects_path else None)
+    kept: list[T] = []
+    rejects = []
+    for row in iter_rows(path):
+        report.read += 1
+        try:
+            if row.data is None:
+                raise row.error("<row>", row.decode_error or "undecodable row")
+            if columns:
+                row = Row(row.file, row.location, rename_columns(row.data, columns))
+            kept.append(parse(row))
+        except RowError as e:
+            if on_error == "raise":
+                raise
+            report.rejected += 1
+            report.reasons[e.field] = report.reasons.get(e.field, 0) + 1
+            rejects.append(
+                {"file": e.file, "location": e.location, "field": e.field, "reason": e.reason, "row": row.data}
+            )
+    report.kept = len(kept)
+    if rejects:
+        if rejects_path is None:
+            raise ValueError("on_error='skip' needs a rejects_path to write rejected rows to")
+        write_jsonl(rejects_path, rejects)
+    assert report.read == report.kept + report.rejected
+    return kept, report
+
+
+def write_jsonl(path: str | Path, rows) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,42 @@
+"""Batched inference: listing texts in, per-policy probabilities out, on whatever device accelerate picks."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from tqdm.auto import tqdm
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on a CUDA device that has it; None (full precision) elsewhere."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+@torch.inference_mode()
+def score_texts(
+    model, tokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 64, desc: str = "scoring",
+    progress: bool = True,
+) -> np.ndarray:
+    """Sigmoid probabilities, shape (len(texts), num_labels), in the model's label order."""
+    device = PartialState().device
+    model.to(device).eval()
+    dtype = autocast_dtype(device)
+    # Sort by length so each batch pads little; results are put back in input order.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    batches = range(0, len(texts), batch_size)
+    for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                        return_tensors="pt").to(device)
+        ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        with ctx:
+            logits = model(**enc).logits
+        out[idx] = torch.sigmoid(logits.float()).cpu().numpy()
+    return out

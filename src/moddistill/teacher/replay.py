@@ -1,0 +1,78 @@
+"""The ``replay`` teacher: stored teacher output joined to listings by id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from moddistill.listings import Listing
+from moddistill.policy import Policy
+from moddistill.records import ReadReport, RowError, write_jsonl
+from moddistill.teacher.labels import TeacherLabel, read_teacher_labels
+
+
+@dataclass(frozen=True)
+class LabelledListing:
+    listing: Listing
+    label: TeacherLabel
+
+
+@dataclass
+class JoinReport:
+    listings: int
+    labelled: int
+    unlabelled: int
+    unused_labels: int
+
+    def summary(self) -> str:
+        return (
+            f"teacher labels: {self.labelled} of {self.listings} listings labelled, "
+            f"{self.unlabelled} without a label, {self.unused_labels} labels for unknown listings ignored"
+        )
+
+
+def join_labels(
+    listings: list[Listing],
+    labels: dict[str, TeacherLabel],
+    *,
+    on_error: str = "raise",
+    rejects_path: str | Path | None = None,
+    labels_path: str = "teacher labels",
+) -> tuple[list[LabelledListing], JoinReport]:
+    """Pair each listing with its label; a listing with no label is an error (or a reject with skip)."""
+    joined, rejects = [], []
+    for listing in listings:
+        label = labels.get(listing.id)
+        if label is None:
+            file, _, location = listing.source.partition(", ")
+            err = RowError(file or "<listings>", location or f"id {listing.id}", "id",
+                           f"no teacher label for listing {listing.id!r} in {labels_path}")
+            if on_error == "raise":
+                raise err
+            rejects.append({"file": err.file, "location": err.location, "field": err.field, "reason": err.reason,
+                            "row": listing.to_dict()})
+            continue
+        joined.append(LabelledListing(listing, label))
+    if rejects:
+        if rejects_path is None:
+            raise ValueError("on_error='skip' needs a rejects_path to write unlabelled listings to")
+        write_jsonl(rejects_path, rejects)
+    used = {j.listing.id for j in joined}
+    report = JoinReport(len(listings), len(joined), len(rejects), sum(1 for k in labels if k not in used))
+    return joined, report
+
+
+def replay_teacher(
+    listings: list[Listing], labels_path: str | Path, policy: Policy, *, on_error: str = "raise",
+    rejects_dir: str | Path | None = None,
+) -> tuple[list[LabelledListing], ReadReport, JoinReport]:
+    """Read stored teacher output and join it to ``listings``."""
+    rejects_dir = Path(rejects_dir) if rejects_dir else None
+    labels, read_report = read_teacher_labels(
+        labels_path, policy, on_error=on_error, rejects_path=rejects_dir / "teacher_rejects.jsonl" if rejects_dir else None
+    )
+    joined, join_report = join_labels(
+        listings, labels, on_error=on_error, labels_path=str(labels_path),
+        rejects_path=rejects_dir / "unlabelled_rejects.jsonl" if rejects_dir else None,
+    )
+    return joined, read_report, join_report
