@@ -18,28 +18,23 @@ _TOKEN = re.compile(r"[\w@$]+")
 
 def normalize_tokens(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
-    tokens = []
-    for tok in _TOKEN.findall(text):
-        if any(c.isalpha() for c in tok) and any(not c.isalpha() for c in tok):
-            tok = tok.translate(_LEET)
-        tok = tok.strip("_")
-        if tok:
-            tokens.append(tok)
-    # re-join runs of single letters: "w h a t s a p p" -> "whatsapp"
+    tokens = [t.strip("_") for t in _TOKEN.findall(text)]
+    # re-join runs of single characters: "w h a t s a p p" -> "whatsapp", "g l 0 c k" -> "gl0ck"
     merged: list[str] = []
     run: list[str] = []
     for tok in tokens + [""]:
-        if len(tok) == 1 and tok.isalpha():
+        if len(tok) == 1:
             run.append(tok)
             continue
-        if len(run) >= 3:
+        if len(run) >= 3 and any(c.isalpha() for c in run):
             merged.append("".join(run))
         else:
             merged.extend(run)
         run = []
         if tok:
             merged.append(tok)
-    return merged
+    # undo leetspeak inside words that mix letters and digits: "gl0ck" -> "glock" (but "13" stays)
+    return [t.translate(_LEET) if any(c.isalpha() for c in t) and not t.isalpha() else t for t in merged]
 
 
 def shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:

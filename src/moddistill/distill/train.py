@@ -19,6 +19,7 @@ from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
 from omegaconf import DictConfig, OmegaConf
 from transformers import (
+    AutoModelForSequenceClassification,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     EvalPrediction,
@@ -53,6 +54,7 @@ BASE_MODEL_DIR = "base_model"  # only for models built from an architecture conf
 
 def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train a student as ``cfg`` says; returns the run directory."""
+    _use_cpu_backend_without_gpus()
     state = PartialState()
     run_dir, cfg = _prepare_run(cfg, state)
     set_seed(int(cfg.seed))
@@ -153,6 +155,16 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     return run_dir
 
 
+def _use_cpu_backend_without_gpus() -> None:
+    """Several processes on a machine without GPUs: tell accelerate (and so the Trainer) to use CPU + gloo.
+
+    `accelerate launch --multi_gpu --num_processes N` starts the processes through torchrun; accelerate
+    only forms a CPU process group when asked for CPU, and otherwise falls back to N unrelated runs.
+    """
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        os.environ["ACCELERATE_USE_CPU"] = "true"
+
+
 def _prepare_run(cfg: DictConfig, state: PartialState) -> tuple[Path, DictConfig]:
     """Pick the run directory (the main process decides, the others follow) and record the config.
 
@@ -179,16 +191,21 @@ def _prepare_run(cfg: DictConfig, state: PartialState) -> tuple[Path, DictConfig
 
 
 def _base_model(cfg: DictConfig, run_dir: Path, ids, state: PartialState):
-    """Pretrained weights, or (tests) fresh weights saved once so every process and every resume agree."""
+    """Pretrained weights, or (tests) fresh weights from an architecture config.
+
+    Fresh weights come from the run's seed, so every process builds the same ones without waiting on
+    each other; the main process saves them so a resume, evaluation and export start from them too.
+    """
     if cfg.model.get("pretrained"):
         return build_base_model(cfg.model, ids)
-    from transformers import AutoModelForSequenceClassification
-
     base_dir = run_dir / BASE_MODEL_DIR
-    if state.is_main_process and not base_dir.exists():
-        build_base_model(cfg.model, ids).save_pretrained(base_dir)
-    state.wait_for_everyone()
-    return AutoModelForSequenceClassification.from_pretrained(base_dir)
+    if cfg.resume_from:
+        return AutoModelForSequenceClassification.from_pretrained(base_dir)
+    set_seed(int(cfg.seed))
+    model = build_base_model(cfg.model, ids)
+    if state.is_main_process:
+        model.save_pretrained(base_dir)
+    return model
 
 
 def _training_args(cfg: DictConfig, run_dir: Path) -> TrainingArguments:
@@ -203,6 +220,7 @@ def _training_args(cfg: DictConfig, run_dir: Path) -> TrainingArguments:
         metric_for_best_model="macro_f1",
         greater_is_better=True,
         ddp_find_unused_parameters=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
         **args,
     )
 

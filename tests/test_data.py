@@ -1,0 +1,277 @@
+"""The embedded data (data/): it parses with the project's readers and meets the datasheet's targets.
+
+Fast and model-free. The figures checked here are the ones data/README.md promises; the sample is
+built by data/tools/build_sample.py from the hand-written files in data/sample/authored/.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from moddistill.evaluation.policy_cases import read_policy_cases
+from moddistill.listings import read_listings
+from moddistill.near_duplicates import near_duplicate_pairs, normalize_tokens
+from moddistill.policy import load_policy
+from moddistill.teacher.labels import read_teacher_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+SAMPLE = DATA / "sample"
+LISTINGS = SAMPLE / "listings.jsonl"
+TEACHER = SAMPLE / "teacher_reference.jsonl"
+STATS = SAMPLE / "stats.json"
+CASES = DATA / "policy_cases" / "marketplace_v1.jsonl"
+POLICY = ROOT / "conf" / "policy" / "marketplace_v1.yaml"
+AUTHORED = SAMPLE / "authored"
+
+POLICY_IDS = (
+    "weapons", "drugs", "prescription_drugs", "counterfeit", "hazardous_materials", "tobacco_vaping", "adult",
+    "wildlife", "misleading_health_claims", "off_platform_transaction", "hate_extremism", "fraud_scams",
+)
+MARKETS = {
+    "en": {("US", "USD"), ("GB", "GBP"), ("SG", "SGD"), ("AU", "AUD"), ("MY", "MYR"), ("PH", "PHP")},
+    "id": {("ID", "IDR")}, "vi": {("VN", "VND")}, "th": {("TH", "THB")}, "ms": {("MY", "MYR")},
+    "tl": {("PH", "PHP")}, "es": {("ES", "EUR"), ("MX", "MXN"), ("CO", "COP")},
+}
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy(POLICY)
+
+
+@pytest.fixture(scope="module")
+def listings():
+    rows, report = read_listings(LISTINGS)
+    assert report.rejected == 0
+    return rows
+
+
+@pytest.fixture(scope="module")
+def labels(policy):
+    rows, report = read_teacher_labels(TEACHER, policy)
+    assert report.rejected == 0
+    return rows
+
+
+@pytest.fixture(scope="module")
+def cases(policy):
+    rows, _ = read_policy_cases(CASES, policy)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def stats():
+    return json.loads(STATS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def violated(listings, labels):
+    """listing id -> violated policy ids (probability >= 0.5)."""
+    return {x.id: labels[x.id].violated() for x in listings}
+
+
+def share(a: int, b: int) -> float:
+    return a / b if b else 0.0
+
+
+def title_key(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", title).casefold().split())
+
+
+# --- parsing --------------------------------------------------------------------------------------
+def test_policy_defines_the_twelve_policies(policy):
+    assert policy.ids == POLICY_IDS
+    for p in policy.policies:
+        assert p.clauses, p.id
+
+
+def test_every_jsonl_file_under_data_is_json_objects():
+    files = sorted(DATA.rglob("*.jsonl"))
+    assert LISTINGS in files and TEACHER in files and CASES in files
+    for path in files:
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            assert line.strip(), f"{path}:{lineno}: blank line"
+            assert isinstance(json.loads(line), dict), f"{path}:{lineno}: not a JSON object"
+
+
+def test_listing_ids_are_numbered_in_order(listings):
+    assert [x.id for x in listings] == [f"lst-{i:05d}" for i in range(1, len(listings) + 1)]
+
+
+def test_every_listing_has_exactly_one_label_row_and_vice_versa(listings, labels):
+    ids = [x.id for x in listings]
+    label_ids = [json.loads(line)["id"] for line in TEACHER.read_text(encoding="utf-8").splitlines()]
+    assert len(label_ids) == len(set(label_ids))
+    assert sorted(ids) == sorted(label_ids) == sorted(labels)
+
+
+def test_teacher_reference_rows_are_complete(labels):
+    for lab in labels.values():
+        assert set(lab.probs) == set(POLICY_IDS)
+        assert lab.rationale, lab.id
+        assert lab.provenance.get("backend") == "reference"
+        assert lab.provenance.get("version") == "sample-v1"
+        for v in lab.probs.values():
+            assert v in (0.0, 1.0) or 0.0 < v < 1.0
+
+
+def test_language_market_currency_fit(listings, cases):
+    for x in list(listings) + [c.listing for c in cases]:
+        assert (x.market, x.currency) in MARKETS.get(x.language, set()), (x.id, x.language, x.market, x.currency)
+        assert x.price > 0, x.id
+
+
+def test_authored_records_follow_the_schema(policy):
+    required = {"title", "description", "category", "price", "currency", "market", "language", "violates", "soft",
+                "rationale", "obfuscated", "lookalike_of"}
+    optional = {"attributes", "seller_id"}
+    for path in sorted(AUTHORED.glob("*.jsonl")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            d = json.loads(line)
+            where = f"{path.name}:{lineno}"
+            assert required <= set(d) <= required | optional, f"{where}: keys {sorted(set(d) ^ required)}"
+            assert all(p in policy.ids for p in d["violates"]), where
+            assert d["lookalike_of"] is None or d["lookalike_of"] in policy.ids, where
+            for p, v in (d["soft"] or {}).items():
+                assert p in policy.ids and 0 <= v <= 1, where
+                assert (v >= 0.5) == (p in d["violates"]), f"{where}: soft {p}={v} vs violates {d['violates']}"
+            if path.stem.startswith("allowed"):
+                assert not d["violates"] or d["soft"], f"{where}: violating row in an allowed file"
+
+
+# --- the sample's targets -------------------------------------------------------------------------
+def test_sample_size_and_mix(listings, violated):
+    n = len(listings)
+    v = sum(1 for x in listings if violated[x.id])
+    assert n >= 3000
+    assert 0.27 <= share(v, n) <= 0.33, f"violating share {share(v, n):.3f}, want ~0.30"
+
+
+def test_every_policy_has_80_violating_listings(listings, violated):
+    counts = Counter(p for x in listings for p in violated[x.id])
+    short = {p: counts[p] for p in POLICY_IDS if counts[p] < 80}
+    assert not short, f"policies under 80 violating listings: {short}"
+
+
+def test_multi_policy_share(listings, violated):
+    viol = [x for x in listings if violated[x.id]]
+    multi = sum(1 for x in viol if len(violated[x.id]) >= 2)
+    assert share(multi, len(viol)) >= 0.05
+
+
+def test_languages_and_categories(listings):
+    langs = Counter(x.language for x in listings)
+    assert len(langs) >= 6, langs
+    assert share(len(listings) - langs["en"], len(listings)) >= 0.20
+    assert len({x.category for x in listings}) >= 30
+
+
+def test_soft_labels(listings, labels):
+    soft = sum(1 for x in listings if any(0 < v < 1 for v in labels[x.id].probs.values()))
+    assert share(soft, len(listings)) >= 0.03
+
+
+def test_titles_are_unique(listings):
+    titles = [x.title for x in listings]
+    assert len(set(titles)) == len(titles)
+    keys = Counter(title_key(t) for t in titles)
+    assert not [k for k, c in keys.items() if c > 1][:5]
+
+
+def test_stats_json_matches_the_files(listings, labels, violated, stats):
+    """stats.json (and the README tables made from it) describe the files as they are."""
+    n = len(listings)
+    assert stats["listings"] == n
+    assert stats["violating"] == sum(1 for x in listings if violated[x.id])
+    assert stats["allowed"] == n - stats["violating"]
+    for p in POLICY_IDS:
+        assert stats["per_policy"][p]["violating"] == sum(1 for x in listings if p in violated[x.id]), p
+    assert stats["languages"] == dict(Counter(x.language for x in listings))
+    assert stats["markets"] == dict(Counter(x.market for x in listings))
+    assert stats["categories"] == len({x.category for x in listings})
+    assert stats["soft"]["count"] == sum(1 for x in listings if any(0 < v < 1 for v in labels[x.id].probs.values()))
+    assert stats["kind"]["authored"] + stats["kind"]["variant"] == n
+
+
+def test_obfuscation_lookalikes_and_variants_from_stats(stats):
+    # whether a listing is obfuscated, a look-alike or a scripted variant is authoring metadata that the
+    # listing record does not carry; the build script counts it into stats.json
+    assert stats["obfuscated"]["share_of_violating"] >= 0.10
+    assert stats["lookalike"]["share_of_allowed"] >= 0.20
+    assert stats["kind"]["variant"] <= 0.25 * stats["listings"] + 1
+    failed = [k for k, t in stats["targets"].items() if not t["met"]]
+    assert not failed, f"build targets missed: {failed}"
+
+
+# --- policy cases -----------------------------------------------------------------------------------
+def test_policy_case_counts(cases):
+    kinds = Counter(c.kind for c in cases)
+    assert len(cases) >= 400
+    assert sum(1 for c in cases if not c.expected) >= 120
+    assert kinds["inv"] >= 60
+    assert kinds["dir"] >= 20
+    assert sum(1 for c in cases if "injection" in c.tags) >= 15
+
+
+def test_every_policy_has_cases_over_its_clauses_and_lookalikes(policy, cases):
+    problems = []
+    for p in policy.policies:
+        violating = [c for c in cases if p.id in c.expected]
+        lookalikes = [c for c in cases if not c.expected and c.clause.startswith(p.id + ".")]
+        clauses = {c.clause for c in violating if c.clause.startswith(p.id + ".")}
+        if len(violating) < 20:
+            problems.append(f"{p.id}: {len(violating)} violating cases (< 20)")
+        missing = sorted({cl.id for cl in p.clauses} - clauses)
+        if missing:
+            problems.append(f"{p.id}: no violating case for clause(s) {missing}")
+        if len(lookalikes) < 10:
+            problems.append(f"{p.id}: {len(lookalikes)} allowed look-alike cases (< 10)")
+    assert not problems, "\n".join(problems)
+
+
+def test_case_clauses_match_expected(cases):
+    for c in cases:
+        owner = c.clause.split(".")[0]
+        assert not c.expected or owner in c.expected, (c.id, c.clause, c.expected)
+
+
+def test_inv_cases_keep_their_decision(cases):
+    by_id = {c.id: c for c in cases}
+    for c in cases:
+        if c.kind == "inv":
+            assert set(c.expected) == set(by_id[c.variant_of].expected), (c.id, c.variant_of)
+
+
+def test_case_ids_are_unique(cases):
+    assert len({c.id for c in cases}) == len(cases)
+
+
+# --- leakage ------------------------------------------------------------------------------------------
+def test_no_policy_case_is_in_the_training_listings(listings, cases):
+    train = [f"{x.title} {x.description}" for x in listings]
+    held = [f"{c.listing.title} {c.listing.description}" for c in cases]
+    train_keys = {" ".join(normalize_tokens(t)): i for i, t in enumerate(train)}
+    exact = [(cases[j].id, listings[train_keys[k]].id) for j, k in
+             enumerate(" ".join(normalize_tokens(t)) for t in held) if k in train_keys]
+    assert not exact, f"policy cases exactly duplicated in training data: {exact[:10]}"
+    near = near_duplicate_pairs(held, train, threshold=0.8)
+    assert not near, "policy cases near-duplicated in training data: " + ", ".join(
+        f"{cases[j].id}~{listings[i].id} ({s:.2f})" for j, i, s in near[:10])
+
+
+# --- the build is reproducible and the committed files are current ----------------------------------
+def test_build_reproduces_the_committed_sample(tmp_path):
+    out = tmp_path / "sample"
+    subprocess.run([sys.executable, str(DATA / "tools" / "build_sample.py"), "--out", str(out)], check=True,
+                   cwd=ROOT, capture_output=True)
+    for name in ("listings.jsonl", "teacher_reference.jsonl", "stats.json", "stats.md"):
+        assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), (
+            f"{name} differs from a fresh build: run `.venv/bin/python data/tools/build_sample.py`")

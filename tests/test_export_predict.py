@@ -1,0 +1,95 @@
+"""Evaluate -> export -> predict on the tiny run: the export is plain transformers and agrees with the checkpoint."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from transformers import AutoModelForSequenceClassification
+
+from moddistill.distill.checkpoint import Run
+from moddistill.export import MANIFEST, export_run, verify_export
+from moddistill.listings import read_listings, render_listing
+from moddistill.records import RowError
+from moddistill.scoring import score_texts
+from tests.conftest import ROOT, read_jsonl, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    return export_run(tiny_run, tmp_path_factory.mktemp("export") / "model")
+
+
+def test_evaluation_report(tiny_run, policy):
+    metrics = json.loads((tiny_run / "eval" / "cases" / "metrics.json").read_text())
+    assert metrics["n"] == 60 and set(metrics["per_policy"]) == set(policy.ids)
+    assert sum(m["support"] for m in metrics["per_policy"].values()) >= 1
+    assert 0 <= metrics["macro_f1"] <= 1 and 0 <= metrics["decision_accuracy"] <= 1
+    assert metrics["thresholds"] == json.loads((tiny_run / "metrics.json").read_text())["thresholds"]
+    assert {"language", "kind", "tag"} == set(metrics["slices"])
+    report = (tiny_run / "eval" / "cases" / "report.md").read_text()
+    assert "| weapons |" in report and "macro-F1" in report
+
+
+def test_export_is_plain_transformers_with_policy_labels(exported, policy, tiny_run):
+    model = AutoModelForSequenceClassification.from_pretrained(exported)
+    assert [model.config.id2label[i] for i in range(12)] == list(policy.ids)
+    assert model.config.problem_type == "multi_label_classification"
+    manifest = verify_export(exported)
+    assert manifest["labels"] == list(policy.ids)
+    assert manifest["policy"] == {"id": "marketplace_v1", "version": 1, "title": policy.title}
+    assert manifest["thresholds"] == Run.open(tiny_run).thresholds
+    assert manifest["metrics"]["policy_cases"]["cases"]["n"] == 60
+    assert set(manifest["provenance"]["data_sha256"]) == {"listings", "teacher_labels", "policy_cases"}
+    assert manifest["provenance"]["config"]["model"]["name"] == "tiny-bert"
+    assert "model.safetensors" in manifest["files"] and MANIFEST not in manifest["files"]
+    assert not any("lora" in k for k in model.state_dict())
+
+
+def test_tampered_export_is_refused(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    (copy / "tokenizer_config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="SHA-256 mismatch"):
+        verify_export(copy)
+
+
+def test_export_refuses_to_overwrite(tiny_run, exported):
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_run(tiny_run, exported)
+
+
+def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_slice, tmp_path):
+    out = tmp_path / "pred.jsonl"
+    proc = subprocess.run([sys.executable, "scripts/predict.py", f"export_dir={exported}",
+                           f"input={sample_slice['cases']}", f"output={out}"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "read 60 rows, kept 60, rejected 0" in proc.stdout and "macro-F1" in proc.stdout
+    rows = read_jsonl(out)
+    listings, _ = read_listings(sample_slice["cases"])
+    assert [r["id"] for r in rows] == [x.id for x in listings]
+
+    run = Run.open(tiny_run)
+    model, tokenizer = run.load_student()
+    expected = score_texts(model, tokenizer, [render_listing(x) for x in listings], max_length=run.max_length)
+    got = np.array([[r["scores"][p] for p in run.policy.ids] for r in rows])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    for r, s in zip(rows, expected):
+        assert r["flagged"] == [p for p, v in zip(run.policy.ids, s) if v >= run.thresholds[p]]
+
+
+def test_predict_bad_rows(exported, tmp_path):
+    from moddistill.runtime import predict_file
+
+    good = {"id": "g", "title": "Water gun", "description": "", "category": "Toys", "price": 3, "currency": "USD",
+            "market": "US", "language": "en"}
+    path = write_jsonl(tmp_path / "in.jsonl", [good, {**good, "id": "b", "price": "x"}, {**good, "id": "c"}])
+    with pytest.raises(RowError, match=r"in\.jsonl, line 2, field 'price'"):
+        predict_file(exported, path, tmp_path / "out.jsonl")
+    report, flagged, _ = predict_file(exported, path, tmp_path / "out.jsonl", on_error="skip")
+    assert (report.read, report.kept, report.rejected) == (3, 2, 1)
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["g", "c"]
+    assert read_jsonl(tmp_path / "out.rejects.jsonl")[0]["field"] == "price"

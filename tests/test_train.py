@@ -1,0 +1,107 @@
+"""Training on a slice of the sample with a tiny random BERT: outputs, leakage guard, resume, 2 processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from moddistill.distill.train import train
+from tests.conftest import ROOT, compose_config, read_jsonl, tiny_overrides, write_jsonl
+
+
+def test_run_writes_its_artifacts(tiny_run, policy):
+    for name in ("config.yaml", "metrics.json", "validation_scores.jsonl", "adapter/adapter_model.safetensors",
+                 "tokenizer/tokenizer.json", "base_model/config.json"):
+        assert (tiny_run / name).exists(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    data = metrics["data"]
+    assert data["listings"]["read"] == data["listings"]["kept"] + data["listings"]["rejected"] == 160
+    assert data["train"] + data["validation"] + len(data["leakage"]["dropped_ids"]) == 160
+    assert data["validation"] > 0 and data["groups"] <= 160
+    assert set(metrics["thresholds"]) == set(policy.ids)
+    assert all(0.05 <= t <= 0.95 for t in metrics["thresholds"].values())
+    assert metrics["render_version"] and metrics["provenance"]["torch"] == torch.__version__
+    assert 0.0 <= metrics["validation"]["at_thresholds"]["macro_f1"] <= 1.0
+    assert len(read_jsonl(tiny_run / "validation_scores.jsonl")) == data["validation"]
+    assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()
+
+
+def test_training_refuses_rows_that_copy_a_policy_case(sample_slice, tmp_path):
+    cases = read_jsonl(sample_slice["cases"])[:3]
+    listings = read_jsonl(sample_slice["listings"])
+    labels = read_jsonl(sample_slice["labels"])
+    for i, case in enumerate(cases):  # smuggle three policy cases into the training data
+        listing = {k: case[k] for k in ("title", "description", "category", "price", "currency", "market", "language")}
+        listings.append({**listing, "id": f"leak-{i}"})
+        labels.append({"id": f"leak-{i}", "labels": case["expected"]})
+    data = {**sample_slice,
+            "listings": write_jsonl(tmp_path / "l.jsonl", listings), "labels": write_jsonl(tmp_path / "t.jsonl", labels)}
+    run = train(compose_config("train", tiny_overrides(data, tmp_path / "run", "trainer.args.max_steps=1")))
+    leakage = json.loads((run / "metrics.json").read_text())["data"]["leakage"]
+    assert {"leak-0", "leak-1", "leak-2"} <= set(leakage["dropped_ids"])
+    assert leakage["exact"] >= 3
+
+
+class KillAfterStep(TrainerCallback):
+    """Simulates a kill: raises at the end of a step, before that step's checkpoint is written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt(f"killed at step {self.step}")
+
+
+STEPS = ["trainer.args.max_steps=6", "trainer.args.save_strategy=steps", "trainer.args.save_steps=2",
+         "trainer.args.eval_strategy=steps", "trainer.args.eval_steps=2", "trainer.args.save_total_limit=null"]
+
+
+def test_resume_after_an_interrupted_run_matches_an_uninterrupted_one(sample_slice, tmp_path):
+    reference = train(compose_config("train", tiny_overrides(sample_slice, tmp_path / "reference", *STEPS)))
+
+    interrupted = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_config("train", tiny_overrides(sample_slice, interrupted, *STEPS)), callbacks=[KillAfterStep(5)])
+    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert not (interrupted / "metrics.json").exists()
+
+    with pytest.raises(FileExistsError, match="resume_from"):
+        train(compose_config("train", tiny_overrides(sample_slice, interrupted, *STEPS)))
+    # Resuming ignores other overrides: the run continues with the config it was started with.
+    resumed = train(compose_config("train", tiny_overrides(sample_slice, tmp_path / "x", f"resume_from={interrupted}",
+                                                           "trainer.args.learning_rate=0.5")))
+    assert resumed == interrupted
+    state = json.loads((interrupted / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    a = load_file(reference / "adapter" / "adapter_model.safetensors")
+    b = load_file(interrupted / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
+
+
+def test_resume_needs_a_run_directory(tmp_path, sample_slice):
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        train(compose_config("train", tiny_overrides(sample_slice, tmp_path / "x", f"resume_from={tmp_path}")))
+
+
+def test_two_processes_on_cpu(sample_slice, tmp_path):
+    run_dir = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(ROOT / "scripts" / "train.py"), *tiny_overrides(sample_slice, run_dir, "trainer.args.max_steps=4")]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resources"]["num_processes"] == 2
+    state = json.loads((run_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    # 4 optimizer steps of 8 rows on each of 2 processes: 64 rows seen
+    assert state["global_step"] == 4 and state["train_batch_size"] == 8
+    assert metrics["train"]["train_samples_per_second"] > 0
