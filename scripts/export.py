@@ -5,10 +5,12 @@ import json
 import hydra
 from omegaconf import DictConfig
 
+from moddistill.cli import user_errors
 from moddistill.export import MANIFEST, export_run
 
 
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     out = export_run(cfg.checkpoint, cfg.export_dir, overwrite=cfg.overwrite)
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))

@@ -3,10 +3,12 @@
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from moddistill.cli import user_errors
 from moddistill.runtime import predict_file
 
 
 @hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     report, flagged, manifest = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
                                              columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size)

@@ -47,7 +47,7 @@ def test_overrides_reach_the_trainer_arguments():
 
 
 @pytest.mark.parametrize("name, required", [
-    ("evaluate", ["checkpoint=x"]), ("export", ["checkpoint=x"]),
+    ("export", ["checkpoint=x"]),
     ("predict", ["export_dir=x", "input=a.jsonl", "output=b.jsonl"]),
 ])
 def test_other_scripts_compose_and_require_their_inputs(name, required):
@@ -55,3 +55,9 @@ def test_other_scripts_compose_and_require_their_inputs(name, required):
     assert OmegaConf.to_container(cfg, resolve=True)
     missing = compose_config(name)
     assert OmegaConf.missing_keys(missing) == {r.split("=")[0] for r in required}
+
+
+def test_evaluate_config_scores_a_checkpoint_or_teacher_labels():
+    cfg = compose_config("evaluate", ["teacher_labels=t.jsonl"])
+    assert cfg.checkpoint is None and cfg.teacher_labels == "t.jsonl" and cfg.thresholds == "validation"
+    assert len(policy_from_cfg(cfg).ids) == 12

@@ -93,3 +93,22 @@ def test_predict_bad_rows(exported, tmp_path):
     assert (report.read, report.kept, report.rejected) == (3, 2, 1)
     assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["g", "c"]
     assert read_jsonl(tmp_path / "out.rejects.jsonl")[0]["field"] == "price"
+
+
+def test_teacher_labels_are_scored_like_the_student(sample_slice, policy, tmp_path):
+    from moddistill.evaluation.evaluate import evaluate_teacher_labels
+
+    cases = read_jsonl(sample_slice["cases"])
+    # a teacher that is right on every case but misses every off_platform_transaction violation
+    rows = [{"id": c["id"], "labels": {p: float(p in c["expected"] and p != "off_platform_transaction")
+                                       for p in policy.ids}, "provenance": {"model": "oracle-ish"}} for c in cases]
+    labels = write_jsonl(tmp_path / "teacher.jsonl", rows)
+    result, out = evaluate_teacher_labels(labels, policy, policy_cases=sample_slice["cases"], output_dir=tmp_path / "ev")
+    per = result["per_policy"]
+    assert per["off_platform_transaction"]["recall"] == 0.0 or per["off_platform_transaction"]["support"] == 0
+    assert all(m["f1"] == 1.0 for p, m in per.items() if p != "off_platform_transaction" and m["support"])
+    assert result["teacher"] == {"model": "oracle-ish"} and (out / "report.md").exists()
+
+    missing = write_jsonl(tmp_path / "partial.jsonl", rows[1:])
+    with pytest.raises(Exception, match=cases[0]["id"]):
+        evaluate_teacher_labels(missing, policy, policy_cases=sample_slice["cases"], output_dir=tmp_path / "ev2")

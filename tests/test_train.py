@@ -105,3 +105,14 @@ def test_two_processes_on_cpu(sample_slice, tmp_path):
     # 4 optimizer steps of 8 rows on each of 2 processes: 64 rows seen
     assert state["global_step"] == 4 and state["train_batch_size"] == 8
     assert metrics["train"]["train_samples_per_second"] > 0
+
+
+def test_script_reports_a_bad_row_in_one_line(sample_slice, tmp_path):
+    rows = read_jsonl(sample_slice["listings"])[:5]
+    rows[2]["price"] = "ask me"
+    data = {**sample_slice, "listings": write_jsonl(tmp_path / "bad.jsonl", rows)}
+    proc = subprocess.run([sys.executable, "scripts/train.py", *tiny_overrides(data, tmp_path / "run")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"error: {tmp_path / 'bad.jsonl'}, line 3, field 'price': expected a number, got 'ask me'" in proc.stderr
+    assert "Traceback" not in proc.stderr

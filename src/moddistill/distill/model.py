@@ -53,14 +53,19 @@ def build_base_model(model_cfg: Mapping[str, Any], policy_ids: Sequence[str]) ->
     return AutoModelForSequenceClassification.from_config(config)
 
 
-def add_lora(model: PreTrainedModel, peft_cfg: Mapping[str, Any], target_modules: Sequence[str]) -> PeftModel:
-    """Wrap ``model`` with LoRA adapters; the classification head is trained in full (SEQ_CLS keeps it)."""
+def add_lora(
+    model: PreTrainedModel, peft_cfg: Mapping[str, Any], target_modules: Sequence[str] | str,
+    modules_to_save: Sequence[str] = (),
+) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters. The classification head is trained in full (SEQ_CLS keeps it), and
+    so is every module in ``modules_to_save`` (e.g. BERT's pooler, which sits between encoder and head)."""
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=int(peft_cfg["r"]),
         lora_alpha=int(peft_cfg["alpha"]),
         lora_dropout=float(peft_cfg["dropout"]),
         bias=peft_cfg.get("bias", "none"),
-        target_modules=list(target_modules),
+        target_modules=target_modules if isinstance(target_modules, str) else list(target_modules),
+        modules_to_save=list(modules_to_save) or None,
     )
     return get_peft_model(model, config)

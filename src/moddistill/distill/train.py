@@ -79,7 +79,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
 
     tokenizer = load_tokenizer(cfg.model)
     model = _base_model(cfg, run_dir, ids, state)
-    model = add_lora(model, cfg.peft, list(cfg.model.target_modules))
+    model = add_lora(model, cfg.peft, to_dict(cfg.model.target_modules), to_dict(cfg.model.get("modules_to_save", [])))
     if state.is_main_process:
         trainable, total = model.get_nb_trainable_parameters()
         log.info("LoRA: %d trainable of %d parameters (%.2f%%)", trainable, total, 100 * trainable / total)

@@ -1,4 +1,8 @@
-"""Score a training run's student on the held-out policy cases and write metrics.json + report.md."""
+"""Score a student checkpoint, or a teacher's stored labels, on the held-out policy cases.
+
+Both go through the same `evaluate_cases` and write the same metrics.json + report.md, so a prompt
+designer reads the teacher and the student in one table format.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,30 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from moddistill.distill.checkpoint import Run
-from moddistill.evaluation.policy_cases import read_policy_cases
+from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
 from moddistill.evaluation.report import evaluate_cases, markdown_report
 from moddistill.listings import render_listing
+from moddistill.policy import Policy
 from moddistill.scoring import score_texts
 
 log = logging.getLogger(__name__)
 
+TEACHER_THRESHOLD = 0.5
 
-def resolve_thresholds(run: Run, thresholds: str | float) -> dict[str, float]:
-    """"validation": the run's thresholds chosen on its validation split; a number: that for every policy."""
+
+def resolve_thresholds(policy_ids, validation: dict[str, float] | None, thresholds: str | float) -> dict[str, float]:
+    """"validation": the thresholds chosen on validation data (0.5 where there are none, as for a teacher's
+    probabilities); a number: that for every policy."""
     if thresholds == "validation":
-        return dict(run.thresholds)
+        return dict(validation) if validation else {p: TEACHER_THRESHOLD for p in policy_ids}
     try:
         value = float(thresholds)
     except (TypeError, ValueError):
         raise ValueError(f"thresholds must be 'validation' or a number, got {thresholds!r}") from None
-    return {p: value for p in run.policy.ids}
+    return {p: value for p in policy_ids}
 
 
 def evaluate_checkpoint(
@@ -36,12 +46,45 @@ def evaluate_checkpoint(
     model, tokenizer = run.load_student()
     scores = score_texts(model, tokenizer, [render_listing(c.listing) for c in cases], max_length=run.max_length,
                          batch_size=batch_size, desc="policy cases")
-    result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run, thresholds))
+    result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)
-    result["policy_cases"] = str(cases_path)
     out = Path(output_dir) if output_dir else run.dir / "eval" / cases_path.stem
+    return _write(result, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out
+
+
+def evaluate_teacher_labels(
+    labels_path: str | Path, policy: Policy, *, policy_cases: str | Path | None = None,
+    thresholds: str | float = "validation", output_dir: str | Path | None = None,
+) -> tuple[dict, Path]:
+    from moddistill.evaluation.teacher_eval import score_matrix_from_labels
+    from moddistill.teacher.labels import read_teacher_labels
+
+    cases_path = Path(policy_cases or Path("data/policy_cases") / f"{policy.id}.jsonl")
+    cases, _ = read_policy_cases(cases_path, policy)
+    labels, _ = read_teacher_labels(labels_path, policy)
+    scores = score_matrix_from_labels(labels, cases, policy.ids)
+    result = evaluate_cases(cases, scores, policy.ids, resolve_thresholds(policy.ids, None, thresholds))
+    result["teacher_labels"] = str(labels_path)
+    result["teacher"] = _teacher_provenance(labels, cases)
+    stem = Path(labels_path).stem
+    out = Path(output_dir) if output_dir else Path("checkpoints") / "teachers" / stem / "eval" / cases_path.stem
+    return _write(result, cases_path, out, f"teacher {stem}"), out
+
+
+def _teacher_provenance(labels, cases: list[PolicyCase]) -> dict:
+    first = labels.get(cases[0].id) if cases else None
+    return dict(first.provenance) if first else {}
+
+
+def _write(result: dict, cases_path: Path, out: Path, title: str) -> dict:
+    result["policy_cases"] = str(cases_path)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    (out / "report.md").write_text(
-        markdown_report(result, f"{run.cfg.experiment} / {run.dir.name} on {cases_path.name}"), encoding="utf-8")
-    return result, out
+    (out / "metrics.json").write_text(json.dumps(result, indent=2, default=_json_default), encoding="utf-8")
+    (out / "report.md").write_text(markdown_report(result, f"{title} on {cases_path.name}"), encoding="utf-8")
+    return result
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)

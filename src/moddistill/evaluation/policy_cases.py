@@ -22,7 +22,7 @@ MOVES = ("up", "down")
 class PolicyCase:
     listing: Listing
     expected: tuple[str, ...]
-    clause: str
+    clause: str | None  # None only for an ordinary allowed listing that resembles no clause
     kind: str
     variant_of: str | None
     direction: tuple[str, str] | None  # (policy id, "up" | "down") for dir cases
@@ -43,7 +43,9 @@ def parse_case(row: Row, policy: Policy) -> PolicyCase:
         if p not in policy.ids:
             raise row.error("expected", f"policy id {p!r} is not in the policy")
     clause = d.get("clause")
-    if clause not in policy.clause_ids:
+    if clause is None and expected:
+        raise row.error("clause", "a violating case names the clause it tests")
+    if clause is not None and clause not in policy.clause_ids:
         raise row.error("clause", f"{clause!r} is not a clause of policy {policy.id}")
     kind = d.get("kind")
     if kind not in KINDS:
