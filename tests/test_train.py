@@ -116,3 +116,18 @@ def test_script_reports_a_bad_row_in_one_line(sample_slice, tmp_path):
     assert proc.returncode == 1
     assert f"error: {tmp_path / 'bad.jsonl'}, line 3, field 'price': expected a number, got 'ask me'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_validation_scores_are_the_checkpoints_scores_in_row_order(tiny_run):
+    from moddistill.distill.checkpoint import Run
+    from moddistill.listings import read_listings, render_listing
+    from moddistill.scoring import score_texts
+    from tests.conftest import read_jsonl as rj
+
+    run = Run.open(tiny_run)
+    rows = rj(tiny_run / "validation_scores.jsonl")
+    listings = {x.id: x for x in read_listings(run.cfg.data.listings)[0]}
+    model, tokenizer = run.load_student()
+    expected = score_texts(model, tokenizer, [render_listing(listings[r["id"]]) for r in rows], max_length=run.max_length)
+    for r, e in zip(rows, expected):
+        assert [r["student"][p] for p in run.policy.ids] == pytest.approx(list(e), abs=1e-4)

@@ -37,9 +37,10 @@ from moddistill.distill.model import add_lora, build_base_model, load_tokenizer
 from moddistill.evaluation.metrics import flag, multilabel_metrics
 from moddistill.evaluation.policy_cases import read_policy_cases
 from moddistill.evaluation.thresholds import select_thresholds
-from moddistill.listings import RENDER_VERSION, read_listings
+from moddistill.listings import RENDER_VERSION, read_listings, render_listing
 from moddistill.provenance import environment, git_commit, peak_memory_mb, sha256_file
 from moddistill.records import write_jsonl
+from moddistill.scoring import score_texts
 from moddistill.teacher.replay import replay_teacher
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,10 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     train_labels = np.array([r.label.vector(ids) for r in train_rows])
     pos_weight = positive_weights(train_labels, cfg.trainer.pos_weight, float(cfg.trainer.max_pos_weight))
 
+    args = _training_args(cfg, run_dir)
     trainer = Trainer(
         model=model,
-        args=_training_args(cfg, run_dir),
+        args=args,
         train_dataset=train_ds,
         eval_dataset=val_ds,
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -99,6 +101,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         compute_metrics=_metrics_fn(ids),
         compute_loss_func=soft_bce_loss(pos_weight),
         callbacks=_callbacks(cfg) + list(callbacks),
+        optimizers=(_optimizer(cfg, model, args), None),
     )
     last = get_last_checkpoint(str(run_dir)) if cfg.resume_from else None
     if cfg.resume_from and last is None:
@@ -109,9 +112,12 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     train_out = trainer.train(resume_from_checkpoint=last)
     train_seconds = time.perf_counter() - started
 
-    val_logits = trainer.predict(val_ds).predictions
     if trainer.is_world_process_zero():
-        val_scores = 1 / (1 + np.exp(-val_logits))
+        # Scored with the same function as evaluation and export, in val_rows order (trainer.predict would
+        # return length-grouped order under train_sampling_strategy=group_by_length).
+        val_scores = score_texts(trainer.model, tokenizer, [render_listing(r.listing) for r in val_rows],
+                                 max_length=max_length, batch_size=int(cfg.trainer.args.per_device_eval_batch_size),
+                                 desc="validation")
         val_teacher = np.array([r.label.vector(ids) for r in val_rows])
         thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids)
         write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
@@ -223,6 +229,27 @@ def _training_args(cfg: DictConfig, run_dir: Path) -> TrainingArguments:
         dataloader_pin_memory=torch.cuda.is_available(),
         **args,
     )
+
+
+def _optimizer(cfg: DictConfig, model, args: TrainingArguments) -> torch.optim.Optimizer:
+    """AdamW with three learning rates.
+
+    The classification head (and any other module trained in full) starts from random weights on top of
+    features it must learn to read: at LoRA's learning rate it needs far more steps than a short CPU run
+    has, so it gets ``trainer.head_lr_ratio`` times the base rate. LoRA+ (``peft.loraplus_lr_ratio``)
+    likewise speeds up LoRA's B matrices. Weight decay applies to matrices only, not biases or norms.
+    """
+    head_ratio = float(cfg.trainer.get("head_lr_ratio") or 1.0)
+    b_ratio = float(cfg.peft.get("loraplus_lr_ratio") or 1.0)
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        ratio = head_ratio if "modules_to_save" in name else b_ratio if "lora_B" in name else 1.0
+        decay = args.weight_decay if param.ndim >= 2 else 0.0
+        groups.setdefault((args.learning_rate * ratio, decay), []).append(param)
+    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+                             lr=args.learning_rate)
 
 
 def _callbacks(cfg: DictConfig) -> list[TrainerCallback]:
