@@ -28,8 +28,10 @@ def test_demo_pipeline_on_minilm(tmp_path):
     out = run("scripts/evaluate.py", f"checkpoint={run_dir}")
     cases = json.loads((run_dir / "eval" / "marketplace_v1" / "metrics.json").read_text())
     assert "macro-F1" in out and cases["n"] == len(read_jsonl(POLICY_CASES))
-    # One epoch already learns a lot; an untrained or broken student sits near 0.1 macro-F1.
-    assert cases["macro_f1"] > 0.4 and cases["decision_accuracy"] > 0.7
+    # One seeded epoch reaches ~0.32 macro-F1 here (three epochs, `make demo`: ~0.57); an untrained or broken
+    # student flags nothing or everything and sits near 0.1. (Decision accuracy can't tell: flagging every
+    # case already scores 0.72, the violating share of the suite.)
+    assert cases["macro_f1"] > 0.25
 
     run("scripts/export.py", f"checkpoint={run_dir}")
     manifest = verify_export(run_dir / "export")
