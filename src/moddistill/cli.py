@@ -7,10 +7,12 @@ import sys
 
 from moddistill.policy import PolicyError
 from moddistill.records import RowError
+from moddistill.teacher.openai_backend import TeacherError
+from moddistill.teacher.prompts import PromptError
 
 # Errors a user fixes by changing an input, a path or an override: one clear line, exit status 1,
 # no traceback. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (RowError, PolicyError, FileNotFoundError, FileExistsError)
+USER_ERRORS = (RowError, PolicyError, PromptError, TeacherError, FileNotFoundError, FileExistsError)
 
 
 def user_errors(main):
