@@ -9,7 +9,6 @@ rendering version, metrics, provenance, and the SHA-256 of every file.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,6 @@ from moddistill.distill.model import label_maps
 from moddistill.listings import RENDER_VERSION
 from moddistill.provenance import git_commit, sha256_file
 
-log = logging.getLogger(__name__)
 
 MANIFEST = "moddistill.json"
 EXPORT_FORMAT = "moddistill-export/1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
+from typing import Sequence
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _TOKEN = re.compile(r"[\w@$]+")
@@ -92,16 +92,3 @@ def duplicate_groups(texts: Sequence[str], *, threshold: float = 0.5) -> list[in
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
     return [find(i) for i in range(len(texts))]
-
-
-def listing_text_for_matching(title: str, description: str) -> str:
-    return f"{title} {description}"
-
-
-def matches_any(texts: Iterable[str], against: Sequence[str], *, threshold: float = 0.8) -> set[int]:
-    """Indices of ``texts`` that exactly or nearly duplicate any of ``against``."""
-    texts = list(texts)
-    exact = {" ".join(normalize_tokens(t)) for t in against}
-    hits = {i for i, t in enumerate(texts) if " ".join(normalize_tokens(t)) in exact}
-    hits |= {i for i, _, _ in near_duplicate_pairs(texts, against, threshold=threshold)}
-    return hits

@@ -7,7 +7,6 @@ designer reads the teacher and the student in one table format.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from moddistill.listings import render_listing
 from moddistill.policy import Policy
 from moddistill.scoring import score_texts
 
-log = logging.getLogger(__name__)
 
 TEACHER_THRESHOLD = 0.5
 
