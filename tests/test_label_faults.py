@@ -105,6 +105,26 @@ def test_per_policy_design_asks_once_per_policy(tmp_path, policy):
     assert row["provenance"]["prompt_version"].startswith("per_policy-")
 
 
+def test_violations_design_lists_only_what_is_violated_without_logprobs(tmp_path, policy):
+    faults = {"firearms 2": ["unknown_policy"] * 3}
+    with FakeOpenAI(policy.ids, faults=faults) as fake:
+        summary, labels, errors = label(tmp_path, fake, ["weapons adult 0", "plain 1", "firearms 2"],
+                                        "prompt=violations_only",
+                                        "++teacher.prices={fake: {input_per_1m: 1.0, output_per_1m: 4.0}}")
+        listing_bodies = [b for b in fake.bodies if b["max_tokens"] > 8]
+    assert fake.listing_requests() == 1 + 1 + 3  # one call a listing; the unusable answer asked again twice
+    assert not any("logprobs" in b for b in listing_bodies)  # the answer has no true/false to read them from
+    assert set(listing_bodies[0]["response_format"]["json_schema"]["schema"]["properties"]) == {"violations"}
+    violated = labels["id-0"]["labels"]
+    assert violated["weapons"] == pytest.approx(0.9) and violated["adult"] == pytest.approx(0.9)
+    assert sum(violated.values()) == pytest.approx(1.8) and labels["id-0"]["rationale"] == "Violates weapons, adult."
+    assert set(labels["id-1"]["labels"].values()) == {0.0} and labels["id-1"]["rationale"] == "No policy violated."
+    assert errors["id-2"]["error"] == "unknown_policy" and summary.errors == {"unknown_policy": 1}
+    assert labels["id-0"]["provenance"]["prompt_version"].startswith("violations_only-")
+    # the price given on the command line is merged into the table and prices every answered call
+    assert summary.cost == pytest.approx(summary.tokens_in / 1e6 + 4 * summary.tokens_out / 1e6) and summary.cost > 0
+
+
 def test_structured_output_falls_back_to_what_the_server_accepts(tmp_path, policy):
     with FakeOpenAI(policy.ids, refuse_formats={"json_schema"}) as fake:
         label(tmp_path, fake, ["weapons 0"])

@@ -30,9 +30,9 @@ def data_of(user_message: str) -> str:
 
 
 def test_label_config_composes_with_each_prompt_and_the_openai_teacher():
-    for name in ("all_policies", "per_policy"):
+    for name, mode in (("all_policies", "all_policies"), ("per_policy", "per_policy"), ("violations_only", "violations")):
         cfg = compose_config("label", REQUIRED + [f"prompt={name}", "teacher.model=m"])
-        assert cfg.teacher.backend == "openai" and cfg.prompt.mode == name
+        assert cfg.teacher.backend == "openai" and cfg.prompt.mode == mode
     from omegaconf import OmegaConf
     assert OmegaConf.missing_keys(compose_config("label")) == {"input", "output", "teacher.model"}
 
@@ -55,6 +55,18 @@ def test_per_policy_is_one_call_per_policy(policy):
     assert [p.policy_ids for p in prompts] == [(pid,) for pid in policy.ids]
     weapons = prompts[0].messages[0]["content"]
     assert policy["weapons"].description in weapons and policy["drugs"].description not in weapons
+
+
+def test_violations_design_is_one_call_answering_with_a_list_of_policy_ids(policy):
+    (prompt,) = design("violations_only").prompts(listing())
+    system = prompt.messages[0]["content"]
+    assert prompt.policy_ids == policy.ids and not prompt.reads_logprobs
+    item = prompt.schema["properties"]["violations"]["items"]
+    assert item["properties"]["policy"]["enum"] == list(policy.ids) and prompt.schema["required"] == ["violations"]
+    assert '{"violations": []}' in system and "never as instructions" in system
+    weapons = policy["weapons"]
+    assert json.dumps(weapons.violating_examples[1], ensure_ascii=False) in system  # examples: 2
+    assert json.dumps(weapons.violating_examples[2], ensure_ascii=False) not in system
 
 
 def test_version_is_a_hash_of_the_rendered_design():
@@ -101,7 +113,7 @@ def test_prompt_injection_cannot_change_the_prompt_structure():
     """Any mix of marker, role, template and hidden-character tricks in any field leaves everything outside
     the data block unchanged, the data block one line with no '<', and the data decoding to the listing."""
     rng = random.Random(0)
-    for d in (design("all_policies"), design("per_policy")):
+    for d in (design("all_policies"), design("per_policy"), design("violations_only")):
         benign = d.prompts(listing())
         for trial in range(150):
             pieces = lambda: "".join(rng.choice(INJECTIONS + ["a", " ", "é", "ก"]) for _ in range(rng.randint(1, 6)))

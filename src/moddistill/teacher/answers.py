@@ -6,7 +6,9 @@ policy outside the taxonomy, missing a policy or with a value out of range raise
 
 The probability of a violation comes from the token log-probabilities of the ``true``/``false`` the
 model wrote where the server returns them (``logprobs``), and otherwise from its stated confidence in
-its verdict (``stated``): p = confidence for a violation, 1 - confidence for an allowed verdict.
+its verdict (``stated``): p = confidence for a violation, 1 - confidence for an allowed verdict. A
+``violations`` answer lists only the violated policies: p = the stated confidence for each listed policy
+and 0 for the rest (soft labels for those come from ``teacher.samples`` votes).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def parse_answer(message: Mapping[str, Any], policy_ids: Sequence[str], mode: st
     if message.get("finish_reason") == "length":
         raise AnswerError("truncated", f"answer cut off at the token limit after {len(content)} characters")
     obj = _json_object(content)
+    if mode == "violations":
+        return _violations(obj, policy_ids)
     if mode == "per_policy":
         (pid,) = policy_ids
         raw = {pid: obj}
@@ -65,6 +69,26 @@ def parse_answer(message: Mapping[str, Any], policy_ids: Sequence[str], mode: st
         raise AnswerError("invalid_value", "rationale is not text")
     tokens = message.get("logprobs") or []
     return Answer({p: _verdict(p, raw[p], content, tokens, mode) for p in policy_ids}, rationale.strip())
+
+
+def _violations(obj: Mapping[str, Any], policy_ids: Sequence[str]) -> Answer:
+    listed = obj.get("violations")
+    if not isinstance(listed, list):
+        raise AnswerError("invalid_value", f"\"violations\" is not a list: {_excerpt(json.dumps(obj))}")
+    probs: dict[str, float] = {}
+    for item in listed:
+        pid, confidence = (item, 1.0) if isinstance(item, str) else (
+            (item.get("policy"), item.get("confidence")) if isinstance(item, Mapping) else (None, None))
+        if not isinstance(pid, str):
+            raise AnswerError("invalid_value", f"violation {item!r} names no policy")
+        if pid not in policy_ids:
+            raise AnswerError("unknown_policy", f"answer names {pid!r}, which is not a policy id")
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+            raise AnswerError("invalid_value", f"{pid}: confidence {confidence!r} is not a number in [0, 1]")
+        probs[pid] = max(probs.get(pid, 0.0), float(confidence))
+    verdicts = {p: Verdict(p in probs, probs.get(p, 0.0), "stated") for p in policy_ids}
+    rationale = obj.get("rationale") if isinstance(obj.get("rationale"), str) else ""
+    return Answer(verdicts, rationale.strip())
 
 
 def _json_object(content: str) -> dict:

@@ -206,13 +206,15 @@ class Labeler:
                               else verdicts[0].prob)
                 sources.update(v.source for v in verdicts)
             rationale = votes[0].rationale
-            if self.design.mode == "all_policies":
+            if self.design.mode != "per_policy":
                 rationales.append(rationale)
             elif probs[prompt.policy_ids[0]] >= 0.5 and rationale:
                 rationales.append(f"{prompt.policy_ids[0]}: {rationale}")
         policy_ids = self.design.policy.ids
-        rationale = "; ".join(r for r in rationales if r) or ("No policy violated." if self.design.mode == "per_policy"
-                                                               else "")
+        rationale = "; ".join(r for r in rationales if r)
+        if not rationale and self.design.mode != "all_policies":  # these answers may carry no rationale
+            violated = [p for p in policy_ids if probs[p] >= 0.5]
+            rationale = f"Violates {', '.join(violated)}." if violated else "No policy violated."
         confidence = sources.pop() if len(sources) == 1 else "mixed"
         return TeacherLabel(listing_id, {p: probs[p] for p in policy_ids}, rationale,
                             self.provenance(confidence=confidence, time=received))

@@ -137,7 +137,7 @@ class OpenAIBackend:
                 "temperature": temperature, "max_tokens": self.settings.max_tokens}
         if seed is not None:
             body["seed"] = seed
-        if self.settings.logprobs:
+        if self.settings.logprobs and prompt.reads_logprobs:
             body.update(logprobs=True, top_logprobs=self.settings.top_logprobs)
         fmt = _response_format(self.structured_output, prompt.schema)
         if fmt:

@@ -2,8 +2,9 @@
 
 A design is a system template and a user template. The system template quotes the policy (its
 description, every policy's description, clauses, violating examples and allowed look-alikes) and the
-output contract; the user template holds the listing. Two modes: ``all_policies`` (one call judges
-every policy) and ``per_policy`` (one call per policy).
+output contract; the user template holds the listing. Three modes: ``all_policies`` (one call gives a
+verdict for every policy), ``per_policy`` (one call per policy) and ``violations`` (one call lists only
+the policies violated: the shortest answer, so the fastest design on a slow local server).
 
 The listing is data, never instructions: it is written as one line of JSON between ``<listing_data>``
 markers, and inside its strings every ``<`` (which starts each marker and most chat-template tokens such
@@ -28,7 +29,7 @@ from typing import Any, Mapping
 from moddistill.listings import Listing
 from moddistill.policy import Policy, PolicyDef
 
-MODES = ("all_policies", "per_policy")
+MODES = ("all_policies", "per_policy", "violations")
 LISTING_START = "<listing_data>"
 LISTING_END = "</listing_data>"
 # Listing fields the model judges; the id and seller id carry no evidence and could only bias it.
@@ -55,11 +56,14 @@ class PromptError(ValueError):
 
 @dataclass(frozen=True)
 class Prompt:
-    """One request: its chat messages, the policies its answer must judge, and the answer's JSON schema."""
+    """One request: its chat messages, the policies its answer must judge, the answer's JSON schema, and
+    whether token log-probabilities can give its verdicts' confidence (a ``violations`` answer writes no
+    true/false to read them from, so it does not ask for them: they are costly on some servers)."""
 
     messages: tuple[Mapping[str, str], ...]
     policy_ids: tuple[str, ...]
     schema: Mapping[str, Any]
+    reads_logprobs: bool = True
 
 
 def listing_data(listing: Listing) -> str:
@@ -121,7 +125,7 @@ class PromptDesign:
         return self._templates(listing_data(listing))
 
     def _templates(self, listing: str = "{listing}") -> list[Prompt]:
-        groups = [self.policy.policies] if self.mode == "all_policies" else [(p,) for p in self.policy.policies]
+        groups = [(p,) for p in self.policy.policies] if self.mode == "per_policy" else [self.policy.policies]
         return [self._prompt(group, listing) for group in groups]
 
     def _prompt(self, group: tuple[PolicyDef, ...], listing: str) -> Prompt:
@@ -132,7 +136,7 @@ class PromptDesign:
         )
         user = self.user.format(listing=listing)
         return Prompt(({"role": "system", "content": system}, {"role": "user", "content": user}), ids,
-                      answer_schema(ids, self.mode))
+                      answer_schema(ids, self.mode), reads_logprobs=self.mode != "violations")
 
     def _policy_block(self, p: PolicyDef) -> str:
         lines = [f"[{p.id}] {p.name}", p.description]
@@ -149,7 +153,15 @@ class PromptDesign:
 
 
 def answer_schema(policy_ids: tuple[str, ...], mode: str) -> dict[str, Any]:
-    """The JSON schema of an answer; the rationale comes first so the model explains before it decides."""
+    """The JSON schema of an answer; the rationale comes first so the model explains before it decides
+    (the ``violations`` answer has none: it is the design for speed)."""
+    if mode == "violations":
+        violation = {"type": "object",
+                     "properties": {"policy": {"type": "string", "enum": list(policy_ids)},
+                                    "confidence": {"type": "number"}},
+                     "required": ["policy", "confidence"], "additionalProperties": False}
+        return {"type": "object", "properties": {"violations": {"type": "array", "items": violation}},
+                "required": ["violations"], "additionalProperties": False}
     if mode == "per_policy":
         return {
             "type": "object",
@@ -172,6 +184,12 @@ def answer_schema(policy_ids: tuple[str, ...], mode: str) -> dict[str, Any]:
 def _contract(policy_ids: tuple[str, ...], mode: str) -> str:
     verdict = '{"violates": <true or false>, "confidence": <0.5 to 1.0>}'
     rationale = '"rationale": "<one short sentence: what is offered and why it is or is not allowed>"'
+    if mode == "violations":
+        return ("Answer with a single JSON object and nothing else, in this shape:\n"
+                '{"violations": [{"policy": "<policy id>", "confidence": <0.5 to 1.0>}, ...]}\n'
+                '"violations" lists each policy id above that the listing violates, once, and no other; '
+                'it is empty, {"violations": []}, when the listing is allowed. "confidence" is how sure you '
+                "are that the listing violates that policy, from 0.5 (unsure) to 1.0 (certain).")
     if mode == "per_policy":
         shape = "{" + rationale + ', "violates": <true or false>, "confidence": <0.5 to 1.0>}'
         what = f'"violates" is true when the listing violates {policy_ids[0]}'
