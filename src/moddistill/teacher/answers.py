@@ -23,12 +23,17 @@ _TRUE = {"true", "yes", "violates", "violating", "1"}
 _FALSE = {"false", "no", "allowed", "compliant", "0"}
 
 
-class AnswerError(ValueError):
-    """An answer that cannot be used; ``kind`` is one of the error kinds counted in the run summary."""
+class NoAnswer(Exception):
+    """Why a listing has no usable answer; ``kind`` is one of the error kinds counted in the run summary
+    and written, with ``reason``, to the listing's error row."""
 
     def __init__(self, kind: str, reason: str):
         self.kind, self.reason = kind, reason
         super().__init__(f"{kind}: {reason}")
+
+
+class AnswerError(NoAnswer, ValueError):
+    """An answer that arrived but cannot be used (unparseable, cut off, unknown policy, ...)."""
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from tqdm import tqdm
 
 from moddistill.config import policy_from_cfg, to_dict
 from moddistill.listings import Listing, read_listings
-from moddistill.teacher.answers import Answer, AnswerError, parse_answer
+from moddistill.teacher.answers import Answer, AnswerError, NoAnswer, parse_answer
 from moddistill.teacher.cache import RequestCache, request_key
 from moddistill.teacher.labels import TeacherLabel
-from moddistill.teacher.openai_backend import OpenAIBackend, RequestFailed, ServerSettings, TeacherError
+from moddistill.teacher.openai_backend import OpenAIBackend, ServerSettings, TeacherError
 from moddistill.teacher.prompts import Prompt, PromptDesign
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class Labeler:
                     votes.append(answer)
                     received = max(received, when)
                 answers.append((prompt, votes))
-        except (RequestFailed, AnswerError) as e:
+        except NoAnswer as e:
             result: TeacherLabel | ListingError = ListingError(listing.id, e.kind, e.reason)
         else:
             result = self._combine(listing.id, answers, received)

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import httpx
 
+from moddistill.teacher.answers import NoAnswer
 from moddistill.teacher.prompts import Prompt
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,8 @@ class TeacherError(RuntimeError):
     """Stops the whole run: unreachable server, rejected key, unknown model, impossible settings."""
 
 
-class RequestFailed(Exception):
-    """One request that failed for good (after its retries); ``kind`` is counted in the run summary."""
-
-    def __init__(self, kind: str, reason: str):
-        self.kind, self.reason = kind, reason
-        super().__init__(f"{kind}: {reason}")
+class RequestFailed(NoAnswer):
+    """One request that failed for good (after its retries)."""
 
 
 @dataclass(frozen=True)
