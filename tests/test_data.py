@@ -291,3 +291,30 @@ def test_build_reproduces_the_committed_sample(tmp_path):
     for name in ("listings.jsonl", "teacher_reference.jsonl", "stats.json", "stats.md"):
         assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), (
             f"{name} differs from a fresh build: run `.venv/bin/python data/tools/build_sample.py`")
+
+
+# --- labels from a real LLM teacher (data/tools/fetch_qwen_teacher.sh, scripts/label.py) --------------
+LLM_TEACHER = "teacher_qwen2.5-coder-1.5b"
+
+
+@pytest.mark.parametrize("path", [SAMPLE / f"{LLM_TEACHER}.jsonl", DATA / "policy_cases" / f"{LLM_TEACHER}.jsonl"])
+def test_llm_teacher_labels_account_for_every_input_with_provenance(path, listings):
+    policy = load_policy(POLICY)
+    summary = json.loads(path.with_suffix(".summary.json").read_text(encoding="utf-8"))
+    if path.parent == SAMPLE:  # every third listing of the sample (data/README.md)
+        inputs = [x.id for x in listings][::3]
+    else:
+        inputs = [json.loads(line)["id"] for line in CASES.read_text(encoding="utf-8").splitlines()]
+    errors_path = path.with_name(path.stem + ".errors.jsonl")
+    errors = [json.loads(line)["id"] for line in errors_path.read_text(encoding="utf-8").splitlines()] \
+        if errors_path.exists() else []
+    labels, report = read_teacher_labels(path, policy)
+    assert report.rejected == 0 and not set(errors) & set(labels)
+    assert list(labels) == [i for i in inputs if i not in set(errors)]  # input order, nothing missing
+    assert summary["listings"] == len(inputs) == summary["labelled"] + sum(summary["errors"].values())
+    assert summary["labelled"] == len(labels) and len(errors) == sum(summary["errors"].values())
+    for lab in labels.values():
+        prov = lab.provenance
+        assert prov["model"] == summary["model"] == "qwen2.5-coder-1.5b-instruct", lab.id
+        assert prov["prompt_version"] == summary["prompt_version"] and prov["time"], lab.id
+        assert set(lab.probs) == set(POLICY_IDS) and lab.rationale, lab.id
