@@ -154,8 +154,11 @@ def read_records(
 
 
 def write_jsonl(path: str | Path, rows) -> None:
+    """Write through a temporary file, so a run killed while writing never leaves a half-written output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    tmp.replace(path)

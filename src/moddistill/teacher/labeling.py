@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from moddistill.config import policy_from_cfg, to_dict
 from moddistill.listings import Listing, read_listings
+from moddistill.records import write_jsonl
 from moddistill.teacher.answers import Answer, AnswerError, NoAnswer, parse_answer
 from moddistill.teacher.cache import RequestCache, request_key
 from moddistill.teacher.labels import TeacherLabel
@@ -250,8 +251,8 @@ def label_file(cfg: DictConfig) -> LabelSummary:
 
     labels = [r for r in results if isinstance(r, TeacherLabel)]
     errors = [r for r in results if isinstance(r, ListingError)]
-    _write_jsonl(output, (lab.to_dict() for lab in labels))
-    _write_jsonl(errors_output, (e.to_dict(labeler.provenance()) for e in errors))
+    write_jsonl(output, (lab.to_dict() for lab in labels))
+    write_jsonl(errors_output, (e.to_dict(labeler.provenance()) for e in errors))
     stats = labeler.backend.stats
     summary.labelled, summary.from_cache = len(labels), labeler.from_cache
     summary.errors = dict(Counter(e.kind for e in errors))
@@ -289,13 +290,3 @@ def _cost(prices: Mapping[str, Mapping[str, float]], model: str, tokens_in: int,
     if price is None:
         return None
     return tokens_in / 1e6 * float(price["input_per_1m"]) + tokens_out / 1e6 * float(price["output_per_1m"])
-
-
-def _write_jsonl(path: Path, rows) -> None:
-    """Write through a temporary file, so a run killed while writing never leaves a half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)

@@ -33,8 +33,9 @@ from moddistill.teacher.prompts import Prompt
 log = logging.getLogger(__name__)
 
 STRUCTURED_OUTPUT = ("json_schema", "json_object_schema", "json_object", "none")
-_PREFLIGHT_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
-                     "additionalProperties": False}
+_PREFLIGHT = Prompt(({"role": "user", "content": 'Reply with the JSON object {"ok": true}.'},), (),
+                   {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+                    "additionalProperties": False})
 
 
 class TeacherError(RuntimeError):
@@ -128,15 +129,17 @@ class OpenAIBackend:
     async def __aexit__(self, *exc) -> None:
         await self._client.aclose()
 
-    def body(self, prompt: Prompt, *, temperature: float, seed: int | None) -> dict[str, Any]:
-        """The request body for ``prompt``: everything that decides the answer, so it is also the cache key."""
+    def body(self, prompt: Prompt, *, temperature: float, seed: int | None, structured_output: str | None = None,
+             max_tokens: int | None = None) -> dict[str, Any]:
+        """The request body for ``prompt``: everything that decides the answer, so it is also the cache key.
+        ``structured_output`` and ``max_tokens`` default to the run's (the preflight tries each form)."""
         body = {"model": self.settings.model, "messages": [dict(m) for m in prompt.messages],
-                "temperature": temperature, "max_tokens": self.settings.max_tokens}
+                "temperature": temperature, "max_tokens": max_tokens or self.settings.max_tokens}
         if seed is not None:
             body["seed"] = seed
         if self.settings.logprobs and prompt.reads_logprobs:
             body.update(logprobs=True, top_logprobs=self.settings.top_logprobs)
-        fmt = _response_format(self.structured_output, prompt.schema)
+        fmt = _response_format(structured_output or self.structured_output, prompt.schema)
         if fmt:
             body["response_format"] = fmt
         return {**body, **self.settings.extra_body}
@@ -165,15 +168,9 @@ class OpenAIBackend:
         modes = STRUCTURED_OUTPUT if self.structured_output == "auto" else (self.structured_output,)
         failures = []
         for mode in modes:
-            body = {"model": self.settings.model, "max_tokens": 8, "temperature": 0.0,
-                    "messages": [{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}]}
-            if self.settings.logprobs:
-                body.update(logprobs=True, top_logprobs=self.settings.top_logprobs)
-            fmt = _response_format(mode, _PREFLIGHT_SCHEMA)
-            if fmt:
-                body["response_format"] = fmt
+            body = self.body(_PREFLIGHT, temperature=0.0, seed=None, structured_output=mode, max_tokens=8)
             try:
-                await self.complete({**body, **self.settings.extra_body}, preflight=True)
+                await self.complete(body, preflight=True)
             except RequestFailed as e:
                 if e.kind in ("timeout", "connection", "rate_limited"):
                     raise TeacherError(f"preflight request to {self.url} failed: {e.kind}: {e.reason}") from None
