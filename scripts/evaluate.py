@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 from moddistill.cli import user_errors
 from moddistill.config import policy_from_cfg
 from moddistill.evaluation.evaluate import evaluate_checkpoint, evaluate_teacher_labels
+from moddistill.evaluation.report import markdown_summary
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
@@ -20,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     else:
         result, out = evaluate_teacher_labels(cfg.teacher_labels, policy_from_cfg(cfg), policy_cases=cfg.policy_cases,
                                               thresholds=cfg.thresholds, output_dir=cfg.output_dir)
-    print((out / "report.md").read_text(encoding="utf-8").split("## By")[0].rstrip())
+    print(markdown_summary(result))
     print(f"\nmacro-F1 {result['macro_f1']:.3f}, decision accuracy {result['decision_accuracy']:.3f} "
           f"on {result['n']} policy cases; report in {out}/report.md")
 

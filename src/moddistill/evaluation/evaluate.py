@@ -1,21 +1,26 @@
 """Score a student checkpoint, or a teacher's stored labels, on the held-out policy cases.
 
-Both go through the same `evaluate_cases` and write the same metrics.json + report.md, so a prompt
-designer reads the teacher and the student in one table format.
+Both go through the same `evaluate_cases` and write the same metrics.json + report.md (+ case_scores.jsonl,
+one row per case, which the leaderboard resamples), so a prompt designer reads the teacher and the student
+in one table format.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from moddistill.distill.checkpoint import Run
 from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
-from moddistill.evaluation.report import evaluate_cases, markdown_report
+from moddistill.evaluation.report import (
+    CASE_SCORES_FILE, METRICS_FILE, REPORT_FILE, evaluate_cases, markdown_report,
+)
 from moddistill.listings import render_listing
 from moddistill.policy import Policy
+from moddistill.records import write_jsonl
 from moddistill.scoring import score_texts
 
 
@@ -41,13 +46,16 @@ def evaluate_checkpoint(
     run = Run.open(checkpoint)
     cases_path = Path(policy_cases or run.cfg.data.policy_cases)
     cases, _ = read_policy_cases(cases_path, run.policy)
+    started = time.perf_counter()
     model, tokenizer = run.load_student()
     scores = score_texts(model, tokenizer, [render_listing(c.listing) for c in cases], max_length=run.max_length,
                          batch_size=batch_size, desc="policy cases")
+    seconds = time.perf_counter() - started
     result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)
+    result["scoring"] = _scoring_speed(len(cases), seconds, batch_size)
     out = Path(output_dir) if output_dir else run.dir / "eval" / cases_path.stem
-    return _write(result, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out
+    return _write(result, cases, scores, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out
 
 
 def evaluate_teacher_labels(
@@ -66,7 +74,7 @@ def evaluate_teacher_labels(
     result["teacher"] = _teacher_provenance(labels, cases)
     stem = Path(labels_path).stem
     out = Path(output_dir) if output_dir else Path("checkpoints") / "teachers" / stem / "eval" / cases_path.stem
-    return _write(result, cases_path, out, f"teacher {stem}"), out
+    return _write(result, cases, scores, cases_path, out, f"teacher {stem}"), out
 
 
 def _teacher_provenance(labels, cases: list[PolicyCase]) -> dict:
@@ -74,11 +82,28 @@ def _teacher_provenance(labels, cases: list[PolicyCase]) -> dict:
     return dict(first.provenance) if first else {}
 
 
-def _write(result: dict, cases_path: Path, out: Path, title: str) -> dict:
+def _scoring_speed(n: int, seconds: float, batch_size: int) -> dict:
+    """Wall time of loading the model and scoring the cases, and listings per second over it."""
+    return {"listings": n, "seconds": round(seconds, 3), "batch_size": batch_size,
+            "listings_per_second": round(n / seconds, 2) if seconds > 0 else None, "includes_model_load": True}
+
+
+def case_score_rows(cases: list[PolicyCase], scores: np.ndarray, thresholds: dict[str, float]) -> list[dict]:
+    """One row per case, in case order: what was expected, every policy's score, and what was flagged."""
+    ids = list(thresholds)
+    return [{"id": c.id, "expected": list(c.expected),
+             "scores": {p: float(v) for p, v in zip(ids, row)},
+             "flagged": [p for p, v in zip(ids, row) if v >= thresholds[p]],
+             "language": c.listing.language, "kind": c.kind, "tags": list(c.tags)}
+            for c, row in zip(cases, np.asarray(scores, dtype=float))]
+
+
+def _write(result: dict, cases: list[PolicyCase], scores: np.ndarray, cases_path: Path, out: Path, title: str) -> dict:
     result["policy_cases"] = str(cases_path)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2, default=_json_default), encoding="utf-8")
-    (out / "report.md").write_text(markdown_report(result, f"{title} on {cases_path.name}"), encoding="utf-8")
+    write_jsonl(out / CASE_SCORES_FILE, case_score_rows(cases, scores, result["thresholds"]))
+    (out / METRICS_FILE).write_text(json.dumps(result, indent=2, default=_json_default), encoding="utf-8")
+    (out / REPORT_FILE).write_text(markdown_report(result, f"{title} on {cases_path.name}"), encoding="utf-8")
     return result
 
 
