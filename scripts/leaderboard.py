@@ -1,0 +1,31 @@
+"""Every run, baseline and teacher evaluated under a checkpoints root, in one table per policy-case file:
+python scripts/leaderboard.py [root=checkpoints] (conf/leaderboard.yaml)."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from moddistill.cli import user_errors
+from moddistill.evaluation.leaderboard import (
+    LeaderboardError, collect_leaderboard, leaderboard_markdown, write_leaderboard,
+)
+
+
+@hydra.main(config_path="../conf", config_name="leaderboard", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    try:
+        rows = collect_leaderboard(cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed, cases=cfg.cases)
+    except LeaderboardError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    markdown = leaderboard_markdown(rows, root=cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed)
+    csv_path, md_path = write_leaderboard(rows, markdown, cfg.output)
+    print(markdown)
+    evaluated = sum(r["status"] == "ok" for r in rows)
+    print(f"evaluations: {evaluated}, runs without one: {len(rows) - evaluated}; written to {csv_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Every evaluation under a checkpoints root in one table per policy-case file: students, baselines and
+teachers judged on the same cases, with a bootstrap interval on macro-F1 so a small gap is not over-read.
+
+Reads only files (numpy, no torch): ``<run>/eval/<cases stem>/metrics.json`` and ``case_scores.jsonl``
+written by ``evaluation.evaluate``, and a run's own ``metrics.json`` (model, kind, parameters, training
+throughput, collapse check), ``config.yaml`` and ``error.json`` (a crashed sweep run).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from moddistill.evaluation.metrics import confusion_counts, f1_from_counts
+from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE
+
+# a run directory's layout (distill/train.py, baselines): written when the run starts / finishes / crashes
+RUN_CONFIG = "config.yaml"
+RUN_METRICS = "metrics.json"
+RUN_ERROR = "error.json"
+EVAL_DIR = "eval"
+
+CONFIDENCE = 0.95
+HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
+                "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed",
+                "brier", "ece"]
+TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
+OK = "ok"
+NOT_EVALUATED = "not evaluated"
+
+
+class LeaderboardError(ValueError):
+    """The evaluations cannot share a table (one case file scored against different label spaces)."""
+
+
+def collect_leaderboard(root: str | Path, *, bootstrap: int = 1000, seed: int = 0,
+                        cases: str | None = None) -> list[dict]:
+    """One row per (run, policy-case file) evaluated under ``root``, then one per run without an evaluation.
+
+    Evaluated rows come grouped by case file (its stem), best macro-F1 first; their status is "ok".
+    A run directory (it holds config.yaml or error.json) with no evaluation of the chosen cases gets
+    "not evaluated", or "failed: <error>" when it holds error.json. ``cases`` keeps only the case file
+    with that stem. Symlinked directories (checkpoints/<experiment>/latest) are not walked, so no run
+    is listed twice.
+    """
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory (pass root=<a checkpoints directory>)")
+    root_path = root_path.resolve()
+    eval_dirs, run_dirs = _walk(root_path)
+
+    rows, evaluated = [], set()
+    for eval_dir in eval_dirs:
+        if cases is not None and eval_dir.name != str(cases):
+            continue
+        row = _evaluation_row(root_path, eval_dir, bootstrap=bootstrap, seed=seed)
+        if row is not None:
+            rows.append(row)
+            evaluated.add(eval_dir.parent.parent)
+    _check_label_spaces(rows)
+    rows.sort(key=lambda r: (r["cases"], -r["macro_f1"] if r["macro_f1"] is not None else float("inf"), r["run"]))
+    rows = [{k: v for k, v in r.items() if k != "_labels"} for r in rows]
+
+    others = [_run_row(root_path, d) for d in sorted(run_dirs - evaluated)]
+    return rows + sorted(others, key=lambda r: r["run"])
+
+
+def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, *, resamples: int = 1000, seed: int = 0,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile interval of macro-F1 over ``resamples`` draws of the cases with replacement.
+
+    Each resample is a vector of how often each case was drawn, so the per-policy counts are one matrix
+    product. With the same seed and the same number of cases every run gets the same resamples (a paired
+    comparison when the case order is the same, as it is for one case file).
+    """
+    t = np.asarray(y_true, dtype=bool)
+    p = np.asarray(y_pred, dtype=bool)
+    n = len(t)
+    if n == 0 or resamples <= 0:
+        return float("nan"), float("nan")
+    hits = [x.astype(float) for x in (t & p, ~t & p, t & ~p)]  # (n, k) each: tp, fp, fn per case
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // n)
+    macro = []
+    for start in range(0, resamples, chunk):
+        draws = rng.multinomial(n, np.full(n, 1 / n), size=min(chunk, resamples - start))  # (b, n)
+        tp, fp, fn = (draws @ h for h in hits)
+        macro.append(f1_from_counts(tp, fp, fn).mean(axis=1))
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(np.concatenate(macro), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """The csv columns: the fixed ones, with one ``f1_<language>`` per language any row has, in order."""
+    langs = sorted({k for r in rows for k in r if k.startswith("f1_")})
+    return HEAD_COLUMNS + langs + TAIL_COLUMNS
+
+
+def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: int = 1000, seed: int = 0) -> str:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == OK:
+            groups[r["cases"]].append(r)
+    others = [r for r in rows if r["status"] != OK]
+    lines = [f"# Leaderboard{f': {root}' if root else ''}", "",
+             f"Every evaluation found, one table per policy-case file, best macro-F1 first; runs without an "
+             f"evaluation follow each table. macro-F1 [low, high] is a bootstrap {CONFIDENCE:.0%} percentile "
+             f"interval over cases ({bootstrap} resamples of the cases, seed {seed}): a difference much smaller "
+             f"than the intervals are wide (0.01, say) is not one these cases can show, so do not over-read it."]
+    if not groups:
+        lines += ["", "No evaluations found (python scripts/evaluate.py checkpoint=... writes them)."]
+        if others:
+            lines += ["", *_table(others, [])]
+    for stem, group in groups.items():
+        langs = sorted({k for r in group for k in r if k.startswith("f1_")})
+        lines += ["", f"## {stem} ({', '.join(sorted({str(r['n']) for r in group}))} cases)", "",
+                  *_table(group + others, langs)]
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(rows: list[dict], markdown: str, output: str | Path) -> tuple[Path, Path]:
+    """``<output>.csv`` (every row, every column) and ``<output>.md``."""
+    csv_path, md_path = Path(f"{output}.csv"), Path(f"{output}.md")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    cols = columns(rows)
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=cols)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: _csv_value(r.get(c)) for c in cols})
+    tmp.replace(csv_path)
+    md_path.write_text(markdown, encoding="utf-8")
+    return csv_path, md_path
+
+
+# --- finding and reading runs ---------------------------------------------------------------------------
+
+def _walk(root: Path) -> tuple[list[Path], set[Path]]:
+    """Evaluation directories (<run>/eval/<stem>/ with metrics.json) and run directories under root.
+    os.walk does not descend into symlinked directories, and every path is resolved, so a run reachable
+    through checkpoints/<experiment>/latest is found once, under its own name."""
+    eval_dirs, run_dirs = [], set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
+        d = Path(dirpath).resolve()
+        if RUN_CONFIG in filenames or RUN_ERROR in filenames:
+            run_dirs.add(d)
+        elif METRICS_FILE in filenames and d.parent.name == EVAL_DIR:
+            eval_dirs.append(d)
+    return sorted(set(eval_dirs)), run_dirs
+
+
+def _evaluation_row(root: Path, eval_dir: Path, *, bootstrap: int, seed: int) -> dict | None:
+    run_dir = eval_dir.parent.parent
+    try:
+        result = json.loads((eval_dir / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return {**_run_row(root, run_dir), "cases": eval_dir.name, "macro_f1": None,
+                "status": f"unreadable: {_rel(root, eval_dir / METRICS_FILE)} ({e})"}
+    if not isinstance(result, dict) or "per_policy" not in result or "policy_cases" not in result:
+        return None  # some other metrics.json under a directory that happens to be called eval/
+    inv, dirn, cal = result.get("invariance", {}), result.get("directional", {}), result.get("calibration", {})
+    row = {
+        "run": _rel(root, run_dir), "status": OK, **_run_info(run_dir, result),
+        "cases": eval_dir.name, "n": result.get("n"),
+        "macro_f1": _num(result.get("macro_f1")), "macro_f1_ci_low": None, "macro_f1_ci_high": None,
+        "micro_f1": _num(result.get("micro_f1")), "decision_accuracy": _num(result.get("decision_accuracy")),
+        "lookalike_false_reject": _num(result.get("false_reject", {}).get(LOOKALIKE_TAG, {}).get("rate")),
+        "inv_consistency": _num(inv.get("consistent")), "dir_passed": _num(dirn.get("passed")),
+        "brier": _num(cal.get("brier")), "ece": _num(cal.get("ece")),
+        "listings_per_s": _num((result.get("scoring") or {}).get("listings_per_second")),
+        "_labels": tuple(result.get("thresholds") or result["per_policy"]),
+    }
+    for lang, m in sorted(result.get("slices", {}).get("language", {}).items()):
+        row[f"f1_{lang}"] = _num(m.get("macro_f1"))
+    interval = _interval(eval_dir, result, bootstrap=bootstrap, seed=seed)
+    if interval:
+        row["macro_f1_ci_low"], row["macro_f1_ci_high"] = interval
+    return row
+
+
+def _interval(eval_dir: Path, result: dict, *, bootstrap: int, seed: int) -> tuple[float, float] | None:
+    """The bootstrap interval from case_scores.jsonl, flagged at the evaluation's thresholds; None when the
+    file is missing or does not match the evaluation (an older evaluation, a hand-edited file)."""
+    path = eval_dir / CASE_SCORES_FILE
+    thresholds = result.get("thresholds")
+    if bootstrap <= 0 or not thresholds or not path.exists():
+        return None
+    ids = list(thresholds)
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        y_true = np.array([[p in r["expected"] for p in ids] for r in rows], dtype=bool).reshape(len(rows), len(ids))
+        scores = np.array([[r["scores"][p] for p in ids] for r in rows], dtype=float).reshape(len(rows), len(ids))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(rows) != result.get("n"):
+        return None
+    y_pred = scores >= np.array([thresholds[p] for p in ids], dtype=float)
+    low, high = bootstrap_macro_f1(y_true, y_pred, resamples=bootstrap, seed=seed)
+    return _num(low), _num(high)
+
+
+def _run_info(run_dir: Path, result: dict) -> dict:
+    """kind, model, parameters, training throughput and the collapse check of the run an evaluation belongs to."""
+    if "teacher_labels" in result:
+        teacher = result.get("teacher") or {}
+        return {"kind": "teacher", "model": teacher.get("model") or Path(result["teacher_labels"]).stem}
+    metrics = _read_json(run_dir / RUN_METRICS)
+    if not isinstance(metrics, dict):
+        return {"kind": "student" if "checkpoint" in result else None, "model": None}
+    train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
+    collapse = metrics.get("collapse") if isinstance(metrics.get("collapse"), dict) else {}
+    return {"kind": metrics.get("kind", "student"), "model": metrics.get("model"),
+            "parameters": _parameters(metrics.get("parameters")),
+            "train_samples_per_s": _num(train.get("train_samples_per_second")),
+            "collapsed": collapse.get("collapsed")}
+
+
+def _run_row(root: Path, run_dir: Path) -> dict:
+    """A run without an evaluation of the cases in the table: not evaluated, or failed (error.json)."""
+    status = NOT_EVALUATED
+    if (run_dir / RUN_ERROR).exists():
+        error = _read_json(run_dir / RUN_ERROR)
+        message = error.get("error") if isinstance(error, dict) else None
+        status = f"failed: {message or 'see ' + RUN_ERROR}"
+    return {"run": _rel(root, run_dir), "status": status, **_run_info(run_dir, {})}
+
+
+def _check_label_spaces(rows: list[dict]) -> None:
+    first: dict[str, dict] = {}
+    for r in rows:
+        if "_labels" not in r:
+            continue
+        seen = first.setdefault(r["cases"], r)
+        if set(seen["_labels"]) != set(r["_labels"]):
+            raise LeaderboardError(
+                f"case file {r['cases']!r} was scored against different policies: {seen['run']} has "
+                f"{len(seen['_labels'])} labels, {r['run']} has {len(r['_labels'])} "
+                f"({', '.join(sorted(set(seen['_labels']) ^ set(r['_labels'])))} differ); "
+                "rename one case file or pass cases=<stem> and root=<a narrower directory>")
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _parameters(value):
+    """A count, or from a dict of counts the total (else the trainable count)."""
+    if isinstance(value, dict):
+        value = value.get("total", value.get("trainable"))
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _num(x) -> float | None:
+    """A finite float, or None (written as a blank) for a missing or undefined figure."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.number)):
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+def _table(rows: list[dict], langs: list[str]) -> list[str]:
+    head = ["run", "kind", "model", "n", f"macro-F1 [{CONFIDENCE:.0%} CI]", "micro-F1", "decision acc.",
+            "look-alikes rejected", "inv consistent", "dir passed", "Brier", "ECE",
+            *(f"F1 {lang[3:]}" for lang in langs), "parameters", "train samples/s", "listings/s", "collapsed", "status"]
+    align = ["---"] * 3 + ["---:"] * (len(head) - 5) + ["---"] * 2  # text left, figures right
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for r in rows:
+        cells = [r["run"], r.get("kind"), r.get("model"), r.get("n"), _ci_cell(r), *(
+            _fmt(r.get(c)) for c in ("micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency",
+                                     "dir_passed", "brier", "ece", *langs)),
+            _count(r.get("parameters")), _fmt(r.get("train_samples_per_s"), 1), _fmt(r.get("listings_per_s"), 1),
+            {True: "**yes**", False: "no"}.get(r.get("collapsed"), ""), r["status"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _ci_cell(r: dict) -> str:
+    if r.get("macro_f1") is None:
+        return ""
+    if r.get("macro_f1_ci_low") is None:
+        return f"**{r['macro_f1']:.3f}**"
+    return f"**{r['macro_f1']:.3f}** [{r['macro_f1_ci_low']:.3f}, {r['macro_f1_ci_high']:.3f}]"
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _count(x) -> str:
+    if x is None:
+        return ""
+    return f"{x / 1e6:.1f}M" if x >= 1e6 else f"{int(x):,}"
+
+
+def _cell(x) -> str:
+    text = "" if x is None else str(x)
+    text = " ".join(text.split()).replace("|", "/")
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _csv_value(x):
+    if x is None:
+        return ""
+    return round(x, 4) if isinstance(x, float) else x
