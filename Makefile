@@ -11,7 +11,7 @@ CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-slow test-llm benchmark leaderboard clean
+.PHONY: setup demo test test-slow test-llm benchmark baseline leaderboard clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ test-llm: $(LLM_STAMP)
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
+
+# TF-IDF baseline on the student's training split, evaluated on the policy cases -> checkpoints/baseline/<experiment>/
+baseline: $(STAMP)
+	$(PY) scripts/baseline.py
 
 # every evaluation under checkpoints/ in one table per policy-case file -> checkpoints/leaderboard.{md,csv}
 leaderboard: $(STAMP)

@@ -1,6 +1,7 @@
 """Every script's config composes, with every option of every group, and means what it says."""
 
 import pytest
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from moddistill.config import policy_from_cfg
@@ -62,3 +63,40 @@ def test_evaluate_config_scores_a_checkpoint_or_teacher_labels():
     cfg = compose_config("evaluate", ["teacher_labels=t.jsonl"])
     assert cfg.checkpoint is None and cfg.teacher_labels == "t.jsonl" and cfg.thresholds == "validation"
     assert len(policy_from_cfg(cfg).ids) == 12
+
+
+BASELINE_OPTIONS = sorted(p.stem for p in (CONF / "baseline").glob("*.yaml"))
+# the experiments that choose a data set (not a student model): the ones a baseline can run
+BASELINE_EXPERIMENTS = ["demo", "review_abuse", "review_spam"]
+
+
+@pytest.mark.parametrize("option", BASELINE_OPTIONS)
+def test_baseline_config_builds_its_model_from_target(option):
+    cfg = compose_config("baseline", [f"baseline={option}"])
+    OmegaConf.resolve(cfg)
+    assert cfg.baseline._target_.startswith("moddistill.baselines.")
+    model = instantiate(cfg.baseline)
+    assert callable(model.fit) and callable(model.predict_proba) and callable(model.save) and model.name
+
+
+def test_default_baseline_config_trains_on_the_students_data():
+    from moddistill.baselines.tfidf import TfidfBaseline
+
+    cfg, student = compose_config("baseline"), compose_config("train")
+    for key in ("policy", "data", "teacher", "seed"):
+        assert cfg[key] == student[key], key
+    assert cfg.evaluate is True and cfg.experiment == "default"
+    assert OmegaConf.to_container(cfg, resolve=True)["output_dir"].startswith("checkpoints/baseline/default/")
+    model = instantiate(cfg.baseline)
+    assert isinstance(model, TfidfBaseline)
+    assert (model.char_ngram_range, model.word_ngram_range, model.C, model.class_weight, model.max_iter) == (
+        (2, 5), (1, 2), 10.0, "balanced", 2000)
+
+
+@pytest.mark.parametrize("experiment", BASELINE_EXPERIMENTS)
+def test_baseline_config_composes_with_each_data_experiment(experiment):
+    cfg = compose_config("baseline", [f"experiment={experiment}"])
+    student = compose_config("train", [f"experiment={experiment}"])
+    for key in ("policy", "data", "teacher", "experiment"):
+        assert cfg[key] == student[key], key
+    assert OmegaConf.to_container(cfg, resolve=True)["output_dir"].startswith(f"checkpoints/baseline/{experiment}/")
