@@ -12,7 +12,8 @@ from moddistill.export import MANIFEST, export_run
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    out = export_run(cfg.checkpoint, cfg.export_dir, overwrite=cfg.overwrite)
+    out = export_run(cfg.checkpoint, cfg.export_dir, overwrite=cfg.overwrite,
+                     allow_collapsed=cfg.allow_collapsed)
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     print(f"exported {len(manifest['files'])} files to {out} (manifest: {out / MANIFEST})")
 

@@ -18,7 +18,8 @@ from tests.conftest import ROOT, read_jsonl, write_jsonl
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
-    return export_run(tiny_run, tmp_path_factory.mktemp("export") / "model")
+    # the tiny random model learns nothing in one short epoch (its run is marked collapsed): exported to test export
+    return export_run(tiny_run, tmp_path_factory.mktemp("export") / "model", allow_collapsed=True)
 
 
 def test_evaluation_report(tiny_run, policy):
@@ -59,7 +60,7 @@ def test_tampered_export_is_refused(exported, tmp_path):
 
 def test_export_refuses_to_overwrite(tiny_run, exported):
     with pytest.raises(FileExistsError, match="overwrite"):
-        export_run(tiny_run, exported)
+        export_run(tiny_run, exported, allow_collapsed=True)
 
 
 def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_slice, tmp_path):

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from moddistill.config import to_dict
 from moddistill.distill.checkpoint import Run
+from moddistill.distill.collapse import CollapsedStudentError, collapse_message
 from moddistill.distill.model import label_maps
+from moddistill.errors import UserError
 from moddistill.listings import RENDER_VERSION
 from moddistill.provenance import git_commit, sha256_file
 
@@ -24,15 +26,22 @@ MANIFEST = "moddistill.json"
 EXPORT_FORMAT = "moddistill-export/1"
 
 
-def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False) -> Path:
+def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
+               allow_collapsed: bool = False) -> Path:
     run = Run.open(checkpoint)
+    if run.kind != "student":
+        raise UserError(f"{checkpoint}: a {run.kind} run; only students are exported")
+    collapse = run.metrics.get("collapse", {})
+    if collapse.get("collapsed") and not allow_collapsed:
+        raise CollapsedStudentError(f"{checkpoint}: {collapse_message(collapse)}")
     out = Path(export_dir) if export_dir else run.dir / "export"
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty (pass overwrite=true to replace it)")
         shutil.rmtree(out)
     model, tokenizer = run.load_student()
-    merged = model.merge_and_unload()
+    lora = hasattr(model, "merge_and_unload")
+    merged = model.merge_and_unload() if lora else model
     for key, value in label_maps(run.policy.ids).items():
         setattr(merged.config, key, value)
     merged.save_pretrained(out)
@@ -47,7 +56,9 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         "render_version": RENDER_VERSION,
         "max_length": run.max_length,
         "model": {"name": run.cfg.model.name, "base": run.cfg.model.get("pretrained") or "built from config",
-                  "adapter": "LoRA merged into the base"},
+                  "adapter": "LoRA merged into the base" if lora else "none (full fine-tuning)",
+                  "architecture": merged.config.model_type, "pooling": getattr(merged.config, "pooling", None),
+                  "ngram_channel": getattr(merged.config, "ngram", None)},
         "metrics": {"validation": _headline(run.metrics["validation"]["at_thresholds"]),
                     "policy_cases": _policy_case_metrics(run)},
         "provenance": {

@@ -10,12 +10,24 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
+from moddistill.distill.ngrams import ngram_bags, pad_bags
+
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 on a CUDA device that has it; None (full precision) elsewhere."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def encode(texts: Sequence[str], tokenizer, config, *, max_length: int):
+    """Model inputs for a batch of texts: tokens, plus n-gram bags when the student has that channel."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    spec = getattr(config, "ngram_spec", None)
+    if spec is not None:
+        ids, weights = pad_bags(*ngram_bags(texts, spec))
+        enc["ngram_ids"], enc["ngram_weights"] = torch.from_numpy(ids), torch.from_numpy(weights)
+    return enc
 
 
 @torch.inference_mode()
@@ -33,8 +45,7 @@ def score_texts(
     batches = range(0, len(texts), batch_size)
     for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2):
         idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                        return_tensors="pt").to(device)
+        enc = encode([texts[i] for i in idx], tokenizer, model.config, max_length=max_length).to(device)
         ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
         with ctx:
             logits = model(**enc).logits

@@ -1,17 +1,71 @@
-"""Training data: the leakage guard against policy cases, the grouped validation split, tokenised datasets."""
+"""Training data: teacher labels joined to listings, the leakage guard against policy cases, the grouped
+validation split, tokenised datasets and their collator. Students and baselines share ``prepare_training_data``,
+so they train on exactly the same rows."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import datasets
+import numpy as np
+import torch
+from omegaconf import DictConfig
 from sklearn.model_selection import GroupShuffleSplit
+from transformers import DataCollatorWithPadding
 
-from moddistill.evaluation.policy_cases import PolicyCase
-from moddistill.listings import Listing, render_listing
+from moddistill.config import policy_from_cfg, to_dict
+from moddistill.distill.ngrams import NgramSpec, ngram_bags, pad_bags
+from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
+from moddistill.listings import Listing, read_listings, render_listing
 from moddistill.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
-from moddistill.teacher.replay import LabelledListing
+from moddistill.policy import Policy
+from moddistill.provenance import sha256_file
+from moddistill.teacher.replay import LabelledListing, replay_teacher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    policy: Policy
+    train: list[LabelledListing]
+    validation: list[LabelledListing]
+    report: dict  # counts for metrics.json["data"]
+
+    def labels(self, split: str) -> np.ndarray:
+        rows = self.train if split == "train" else self.validation
+        return np.array([r.label.vector(self.policy.ids) for r in rows], dtype=float).reshape(len(rows), -1)
+
+    def texts(self, split: str) -> list[str]:
+        return [render_listing(r.listing) for r in (self.train if split == "train" else self.validation)]
+
+
+def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
+    """Listings + teacher labels -> leakage guard -> grouped split, as ``cfg.data`` and ``cfg.teacher`` say."""
+    policy = policy_from_cfg(cfg)
+    rejects_dir = run_dir / "rejects"
+    listings, read_report = read_listings(cfg.data.listings, on_error=cfg.data.on_error,
+                                          rejects_path=rejects_dir / "listings_rejects.jsonl",
+                                          columns=to_dict(cfg.data.columns))
+    log.info(read_report.summary())
+    labelled, label_report, join_report = replay_teacher(listings, cfg.teacher.labels, policy,
+                                                         on_error=cfg.data.on_error, rejects_dir=rejects_dir)
+    log.info(label_report.summary())
+    log.info(join_report.summary())
+    cases, _ = read_policy_cases(cfg.data.policy_cases, policy)
+    labelled, leakage = guard_against_cases(labelled, cases, threshold=float(cfg.data.leakage_threshold))
+    log.info(leakage.summary())
+    train_rows, val_rows, n_groups = grouped_split(labelled, val_fraction=float(cfg.data.validation_fraction),
+                                                   seed=int(cfg.seed), group_threshold=float(cfg.data.group_threshold))
+    log.info("split: %d train, %d validation (%d near-duplicate groups)", len(train_rows), len(val_rows), n_groups)
+    files = {"listings": cfg.data.listings, "teacher_labels": cfg.teacher.labels, "policy_cases": cfg.data.policy_cases}
+    report = {"listings": vars(read_report), "teacher_labels": vars(label_report), "join": vars(join_report),
+              "leakage": vars(leakage), "train": len(train_rows), "validation": len(val_rows), "groups": n_groups,
+              "sha256": {name: sha256_file(path) for name, path in files.items()}}
+    return TrainingData(policy, train_rows, val_rows, report)
 
 
 def matching_text(listing: Listing) -> str:
@@ -54,12 +108,28 @@ def grouped_split(
     return [examples[i] for i in train_idx], [examples[i] for i in val_idx], len(set(groups))
 
 
-def to_dataset(examples: Sequence[LabelledListing], policy_ids: Sequence[str], tokenizer, max_length: int) -> datasets.Dataset:
-    """Tokenised examples with float soft labels; padding is left to the collator (dynamic padding)."""
-    ds = datasets.Dataset.from_dict({
-        "text": [render_listing(e.listing) for e in examples],
-        "labels": [e.label.vector(tuple(policy_ids)) for e in examples],
-    })
+def to_dataset(examples: Sequence[LabelledListing], policy_ids: Sequence[str], tokenizer, max_length: int,
+               ngram: NgramSpec | None = None) -> datasets.Dataset:
+    """Tokenised examples with float soft labels (and n-gram bags for a student with that channel); padding is
+    left to the collator (dynamic padding)."""
+    texts = [render_listing(e.listing) for e in examples]
+    columns = {"text": texts, "labels": [e.label.vector(tuple(policy_ids)) for e in examples]}
+    if ngram is not None:
+        columns["ngram_ids"], columns["ngram_weights"] = ngram_bags(texts, ngram)
+    ds = datasets.Dataset.from_dict(columns)
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
                 remove_columns=["text"], desc="tokenizing")
     return ds.cast_column("labels", datasets.Sequence(datasets.Value("float32")))
+
+
+class StudentCollator(DataCollatorWithPadding):
+    """Dynamic padding of the token fields, plus right-padding of the n-gram bags (weight 0)."""
+
+    def __call__(self, features):
+        bags = None
+        if features and "ngram_ids" in features[0]:
+            bags = pad_bags([f.pop("ngram_ids") for f in features], [f.pop("ngram_weights") for f in features])
+        batch = super().__call__(features)
+        if bags is not None:
+            batch["ngram_ids"], batch["ngram_weights"] = torch.from_numpy(bags[0]), torch.from_numpy(bags[1])
+        return batch

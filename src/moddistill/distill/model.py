@@ -1,4 +1,4 @@
-"""The student: a pretrained encoder with a multi-label head, tuned with LoRA (peft)."""
+"""Building the student from a model config: tokenizer, encoder + head (``student.py``), optional LoRA (peft)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer, PreTrainedModel
+
+from moddistill.distill.ngrams import NgramSpec
+from moddistill.distill.student import StudentModel, build_student
 
 PKG_SCHEME = "pkg://"
 
@@ -41,16 +44,17 @@ def load_tokenizer(model_cfg: Mapping[str, Any]):
     return AutoTokenizer.from_pretrained(resolve_model_path(source))
 
 
-def build_base_model(model_cfg: Mapping[str, Any], policy_ids: Sequence[str]) -> PreTrainedModel:
-    """Pretrained weights (``pretrained``), or fresh weights from an architecture (``config``, for tests)."""
-    labels = label_maps(policy_ids)
-    if model_cfg.get("pretrained"):
-        return AutoModelForSequenceClassification.from_pretrained(resolve_model_path(model_cfg["pretrained"]), **labels)
+def build_base_model(model_cfg: Mapping[str, Any], policy_ids: Sequence[str]) -> StudentModel:
+    """The encoder from pretrained weights (``pretrained``), or fresh weights from an architecture (``config``,
+    for tests), with a new multi-label head and, when ``ngram`` is set, the hashed n-gram channel."""
+    pretrained = model_cfg.get("pretrained")
     arch = dict(model_cfg.get("config") or {})
-    if not arch:
+    if not pretrained and not arch:
         raise ValueError(f"model {model_cfg.get('name')!r}: set `pretrained` or `config`")
-    config = AutoConfig.for_model(arch.pop("model_type"), **arch, **labels)
-    return AutoModelForSequenceClassification.from_config(config)
+    ngram = model_cfg.get("ngram")
+    return build_student(resolve_model_path(pretrained) if pretrained else None, arch, label_maps(policy_ids),
+                         pooling=model_cfg.get("pooling", "mean"),
+                         ngram=NgramSpec.from_dict(dict(ngram)) if ngram else None)
 
 
 def add_lora(
@@ -58,7 +62,8 @@ def add_lora(
     modules_to_save: Sequence[str] = (),
 ) -> PeftModel:
     """Wrap ``model`` with LoRA adapters. The classification head is trained in full (SEQ_CLS keeps it), and
-    so is every module in ``modules_to_save`` (e.g. BERT's pooler, which sits between encoder and head)."""
+    so are the n-gram channel and every module in ``modules_to_save``."""
+    modules_to_save = list(modules_to_save) + (["ngram"] if getattr(model, "ngram", None) is not None else [])
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=int(peft_cfg["r"]),

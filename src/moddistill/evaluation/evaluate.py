@@ -21,7 +21,6 @@ from moddistill.evaluation.report import (
 from moddistill.listings import render_listing
 from moddistill.policy import Policy
 from moddistill.records import write_jsonl
-from moddistill.scoring import score_texts
 
 
 TEACHER_THRESHOLD = 0.5
@@ -47,9 +46,7 @@ def evaluate_checkpoint(
     cases_path = Path(policy_cases or run.cfg.data.policy_cases)
     cases, _ = read_policy_cases(cases_path, run.policy)
     started = time.perf_counter()
-    model, tokenizer = run.load_student()
-    scores = score_texts(model, tokenizer, [render_listing(c.listing) for c in cases], max_length=run.max_length,
-                         batch_size=batch_size, desc="policy cases")
+    scores = run.score([render_listing(c.listing) for c in cases], batch_size=batch_size, desc="policy cases")
     seconds = time.perf_counter() - started
     result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)

