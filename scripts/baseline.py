@@ -5,12 +5,13 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.baselines.tfidf import train_baseline
-from moddistill.cli import user_errors
+from moddistill.cli import sweep_jobs, user_errors
 from moddistill.evaluation.evaluate import evaluate_checkpoint
 
 
 @hydra.main(config_path="../conf", config_name="baseline", version_base="1.3")
 @user_errors
+@sweep_jobs
 def main(cfg: DictConfig) -> float | None:
     run_dir = train_baseline(cfg)
     print(f"run saved in {run_dir}")

@@ -1,17 +1,26 @@
-"""Distill teacher labels into a LoRA student: python scripts/train.py [overrides] (see conf/train.yaml)."""
+"""Distill teacher labels into a student, then score it on the policy cases: python scripts/train.py [overrides]
+(see conf/train.yaml). Sweeps: python scripts/train.py -m peft=lora,full (runs under checkpoints/sweeps/)."""
 
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import user_errors
+from moddistill.cli import sweep_jobs, user_errors
 from moddistill.distill.train import train
+from moddistill.evaluation.evaluate import evaluate_checkpoint
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 @user_errors
-def main(cfg: DictConfig) -> None:
+@sweep_jobs
+def main(cfg: DictConfig) -> float | None:
     run_dir = train(cfg)
     print(f"run saved in {run_dir}")
+    if not cfg.evaluate:
+        return None
+    result, out = evaluate_checkpoint(run_dir)
+    print(f"policy cases: macro-F1 {result['macro_f1']:.3f}, decision accuracy {result['decision_accuracy']:.3f} "
+          f"on {result['n']} cases; report in {out}/report.md")
+    return result["macro_f1"]
 
 
 if __name__ == "__main__":
