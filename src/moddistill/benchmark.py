@@ -21,7 +21,7 @@ import torch
 
 from moddistill.listings import read_listings, render_listing
 from moddistill.runtime import ExportedModel
-from moddistill.scoring import score_texts
+from moddistill.scoring import encode, score_texts
 
 
 def run_stage(name: str, argv: Sequence[str], cwd: Path) -> dict:
@@ -36,16 +36,20 @@ def run_stage(name: str, argv: Sequence[str], cwd: Path) -> dict:
     return {"stage": name, "seconds": round(seconds, 1), "peak_rss_mb_so_far": round(peak, 1)}
 
 
-def pipeline(root: Path, experiment: str, train_overrides: Sequence[str], cases: str) -> tuple[list[dict], Path]:
-    run_dir = root / "checkpoints" / experiment / f"benchmark-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+def pipeline(root: Path, experiment: str, train_overrides: Sequence[str], cases: str) -> tuple[list[dict], Path, Path]:
+    """The demo's stages; training scores its run on the policy cases (evaluate=true), and the TF-IDF baseline
+    is trained on the same rows so the student's figures always come with the baseline's."""
+    stamp = f"benchmark-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    run_dir = root / "checkpoints" / experiment / stamp
+    baseline_dir = root / "checkpoints" / "baseline" / experiment / stamp
     stages = [
         run_stage("train", ["scripts/train.py", f"experiment={experiment}", f"output_dir={run_dir}", *train_overrides], root),
-        run_stage("evaluate", ["scripts/evaluate.py", f"checkpoint={run_dir}"], root),
+        run_stage("baseline", ["scripts/baseline.py", f"experiment={experiment}", f"output_dir={baseline_dir}"], root),
         run_stage("export", ["scripts/export.py", f"checkpoint={run_dir}"], root),
         run_stage("predict", ["scripts/predict.py", f"export_dir={run_dir / 'export'}", f"input={cases}",
                               f"output={run_dir / 'predictions.jsonl'}"], root),
     ]
-    return stages, run_dir
+    return stages, run_dir, baseline_dir
 
 
 def inference(export_dir: Path, listings_path: str, *, batch_size: int, latency_samples: int) -> dict:
@@ -87,15 +91,20 @@ def _score_padded_to_max(model, tokenizer, texts, max_length: int, batch_size: i
     """Baseline: input order, every batch padded to max_length (what a naive serving loop does)."""
     out = []
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start : start + batch_size], truncation=True, max_length=max_length,
-                        padding="max_length", return_tensors="pt").to(model.device)
+        enc = encode(texts[start : start + batch_size], tokenizer, model.config, max_length=max_length,
+                     padding="max_length").to(model.device)
         out.append(torch.sigmoid(model(**enc).logits.float()).cpu().numpy())
     return np.concatenate(out)
 
 
-def summarize(stages: list[dict], run_dir: Path, infer: dict) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+def _case_metrics(run_dir: Path) -> dict:
     cases = json.loads(next((run_dir / "eval").glob("*/metrics.json")).read_text(encoding="utf-8"))
+    return {"n": cases["n"], "macro_f1": round(cases["macro_f1"], 4), "micro_f1": round(cases["micro_f1"], 4),
+            "decision_accuracy": round(cases["decision_accuracy"], 4)}
+
+
+def summarize(stages: list[dict], run_dir: Path, baseline_dir: Path, infer: dict) -> dict:
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     return {
         "run_dir": str(run_dir),
         "stages": stages,
@@ -103,8 +112,8 @@ def summarize(stages: list[dict], run_dir: Path, infer: dict) -> dict:
         "train": {"samples_per_s": metrics["train"]["train_samples_per_second"],
                   "train_rows": metrics["data"]["train"], "epochs": metrics["train"]["epoch"],
                   "peak_rss_mb": metrics["resources"]["peak_rss_mb"], "device": metrics["resources"]["device"]},
-        "policy_cases": {"n": cases["n"], "macro_f1": round(cases["macro_f1"], 4), "micro_f1": round(cases["micro_f1"], 4),
-                         "decision_accuracy": round(cases["decision_accuracy"], 4)},
+        "policy_cases": _case_metrics(run_dir),
+        "baseline_policy_cases": _case_metrics(baseline_dir),
         "validation_macro_f1": round(metrics["validation"]["at_thresholds"]["macro_f1"], 4),
         "inference": infer,
     }
@@ -113,13 +122,15 @@ def summarize(stages: list[dict], run_dir: Path, infer: dict) -> dict:
 def format_summary(s: dict) -> str:
     lines = ["stage      seconds  peak RSS so far (MB)"]
     lines += [f"{st['stage']:<10} {st['seconds']:>7.1f}  {st['peak_rss_mb_so_far']:>8.0f}" for st in s["stages"]]
-    t, c, i = s["train"], s["policy_cases"], s["inference"]
+    t, c, b, i = s["train"], s["policy_cases"], s["baseline_policy_cases"], s["inference"]
     lines += [
-        f"pipeline (train -> evaluate -> export -> predict): {s['pipeline_seconds']:.1f} s",
+        f"pipeline (train + evaluate -> baseline -> export -> predict): {s['pipeline_seconds']:.1f} s",
         f"training: {t['samples_per_s']:.1f} samples/s over {t['epochs']:.2f} epochs of {t['train_rows']} rows on "
         f"{t['device']}, peak RSS {t['peak_rss_mb']:.0f} MB",
         f"policy cases ({c['n']}): macro-F1 {c['macro_f1']:.3f}, micro-F1 {c['micro_f1']:.3f}, "
         f"decision accuracy {c['decision_accuracy']:.3f}; validation macro-F1 {s['validation_macro_f1']:.3f}",
+        f"TF-IDF baseline, same rows: macro-F1 {b['macro_f1']:.3f}, micro-F1 {b['micro_f1']:.3f}, "
+        f"decision accuracy {b['decision_accuracy']:.3f} (student - baseline macro-F1: {c['macro_f1'] - b['macro_f1']:+.3f})",
         f"inference ({i['listings']} listings, batch {i['batch_size']}, {i['torch_threads']} threads): "
         f"{i['dynamic_padding_listings_per_s']:.1f} listings/s with dynamic padding vs "
         f"{i['pad_to_max_length_listings_per_s']:.1f} padded to max length ({i['speedup_vs_pad_to_max']:.2f}x); "

@@ -20,9 +20,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
-def encode(texts: Sequence[str], tokenizer, config, *, max_length: int):
+def encode(texts: Sequence[str], tokenizer, config, *, max_length: int, padding: bool | str = True):
     """Model inputs for a batch of texts: tokens, plus n-gram bags when the student has that channel."""
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=padding, return_tensors="pt")
     spec = getattr(config, "ngram_spec", None)
     if spec is not None:
         ids, weights = pad_bags(*ngram_bags(texts, spec))

@@ -188,7 +188,7 @@ def train_baseline(cfg: DictConfig) -> Path:
 
     val_scores = model.predict_proba(data.texts("validation"))
     val_teacher = data.labels("validation")
-    thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids)
+    thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids, strategy=cfg.threshold_strategy)
     write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
         {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s)))}
         for r, t, s in zip(data.validation, val_teacher, val_scores)

@@ -101,7 +101,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         val_scores = score_texts(student, tokenizer, data.texts("validation"), max_length=max_length,
                                  batch_size=int(cfg.trainer.args.per_device_eval_batch_size), desc="validation")
         val_teacher = data.labels("validation")
-        thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids)
+        thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids, strategy=cfg.threshold_strategy)
         write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
             {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s)))}
             for r, t, s in zip(data.validation, val_teacher, val_scores)
