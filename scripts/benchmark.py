@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    stages, run_dir = pipeline(ROOT, cfg.experiment, list(cfg.train_overrides), cfg.cases)
+    stages, run_dir, baseline_dir = pipeline(ROOT, cfg.experiment, list(cfg.train_overrides), cfg.cases)
     infer = inference(run_dir / "export", cfg.cases, batch_size=cfg.batch_size, latency_samples=cfg.latency_samples)
-    summary = summarize(stages, run_dir, infer)
+    summary = summarize(stages, run_dir, baseline_dir, infer)
     (run_dir / "benchmark.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(format_summary(summary))
     print(f"figures saved in {run_dir / 'benchmark.json'}")
