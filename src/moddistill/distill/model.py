@@ -17,7 +17,10 @@ PKG_SCHEME = "pkg://"
 
 def resolve_model_path(spec: str) -> str:
     """``pkg://module/sub/dir`` names a model shipped inside an installed package; anything else is a
-    local directory or a hub id, passed to ``from_pretrained`` unchanged."""
+    local directory (which must exist) or a hub id, passed to ``from_pretrained`` unchanged."""
+    if spec.startswith(("checkpoints/", "./", "/")) and not Path(spec).exists():
+        raise FileNotFoundError(f"{spec}: no model there; models that are assembled locally say how in their "
+                                "conf/model/*.yaml (e.g. python data/tools/assemble_multilingual_e5.py)")
     if not spec.startswith(PKG_SCHEME):
         return spec
     module, _, sub = spec[len(PKG_SCHEME):].partition("/")
