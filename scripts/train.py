@@ -2,6 +2,7 @@
 (see conf/train.yaml). Sweeps: python scripts/train.py -m peft=lora,full (runs under checkpoints/sweeps/)."""
 
 import hydra
+from accelerate import PartialState
 from omegaconf import DictConfig
 
 from moddistill.cli import sweep_jobs, user_errors
@@ -14,6 +15,8 @@ from moddistill.evaluation.evaluate import evaluate_checkpoint
 @sweep_jobs
 def main(cfg: DictConfig) -> float | None:
     run_dir = train(cfg)
+    if not PartialState().is_main_process:  # several processes trained it; one scores it
+        return None
     print(f"run saved in {run_dir}")
     if not cfg.evaluate:
         return None

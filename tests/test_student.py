@@ -38,7 +38,7 @@ def test_saved_student_loads_with_auto_classes_and_scores_the_same(tmp_path):
     torch.manual_seed(0)
     model = build_base_model(TINY, ["a", "b", "c"])
     with torch.no_grad():
-        model.ngram.weight.normal_()  # the channel starts at zero; give it something to carry through a save
+        model.ngram.bag.weight.normal_()  # the channel starts at zero; give it something to carry through a save
     tokenizer = load_tokenizer(TINY)
     texts = ["water gun for kids", "9mm ammo 50 rounds, DM on whatsapp", "a"]
     before = score_texts(model, tokenizer, texts, max_length=32, progress=False)
@@ -54,7 +54,7 @@ def test_batched_scores_equal_each_text_scored_alone():
     torch.manual_seed(0)
     model = build_base_model(TINY, ["a", "b"]).eval()
     with torch.no_grad():
-        model.ngram.weight.normal_()
+        model.ngram.bag.weight.normal_()
     tokenizer = load_tokenizer(TINY)
     texts = ["short", "a much longer listing title with many more words than the first", "mid length text here"]
     batched = score_texts(model, tokenizer, texts, max_length=32, batch_size=3, progress=False)
@@ -96,7 +96,8 @@ def test_a_full_fine_tuning_run_with_ngrams_saves_the_whole_model(sample_slice, 
     assert metrics["method"] == "full" and metrics["kind"] == "student"
     assert metrics["parameters"]["trainable"] == metrics["parameters"]["total"] > 4096 * 12
     model, _ = Run.open(run_dir).load_student()
-    assert isinstance(model, StudentModel) and model.ngram.weight.abs().sum() > 0  # trained away from zero
+    assert isinstance(model, StudentModel) and model.ngram.bag.weight.abs().sum() > 0  # trained away from zero
+    assert model.ngram.idf.max() > 1.0  # fitted on the training texts and saved with the weights
     assert set(metrics["collapse"]["policies"]) == set(metrics["thresholds"])
 
 
@@ -104,7 +105,9 @@ def test_lora_keeps_the_ngram_channel_trainable(sample_slice, tmp_path):
     run_dir = train(compose_config("train", tiny_overrides(
         sample_slice, tmp_path / "lora", NGRAM_OVERRIDE, "trainer.args.max_steps=2")))
     model, _ = Run.open(run_dir).load_student()
-    assert model.base_model.model.ngram.modules_to_save["default"].weight.abs().sum() > 0
+    channel = model.base_model.model.ngram.modules_to_save["default"]
+    assert channel.bag.weight.abs().sum() > 0
+    assert channel.idf.min() >= 1.0 and channel.idf.max() > 1.0  # the IDF fitted on the training texts was saved
 
 
 def test_bf16_is_chosen_where_the_hardware_has_it(monkeypatch):

@@ -41,6 +41,30 @@ class StudentConfig(PretrainedConfig):
         return NgramSpec.from_dict(self.ngram) if self.ngram else None
 
 
+class NgramChannel(nn.Module):
+    """Per-policy logits from a bag of hashed n-grams: sum of bucket weights x (tf weight x idf), L2-normalised.
+
+    The IDF of each bucket is fitted on the training texts (``fit_idf``) and saved with the weights, so the
+    featurizer itself needs no fitted vocabulary. Unfitted, every IDF is 1 (plain sublinear tf).
+    """
+
+    def __init__(self, buckets: int, num_labels: int):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(buckets, num_labels, mode="sum")
+        self.register_buffer("idf", torch.ones(buckets))
+
+    def fit_idf(self, ids: list[list[int]]) -> None:
+        df = torch.zeros_like(self.idf)
+        for bag in ids:
+            df[torch.tensor(bag, dtype=torch.long)] += 1
+        self.idf.copy_(torch.log((1 + len(ids)) / (1 + df)) + 1)
+
+    def forward(self, ngram_ids: torch.Tensor, ngram_weights: torch.Tensor) -> torch.Tensor:
+        w = ngram_weights.to(self.bag.weight.dtype) * self.idf[ngram_ids]
+        w = w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return self.bag(ngram_ids, per_sample_weights=w)
+
+
 class StudentModel(PreTrainedModel):
     config_class = StudentConfig
     base_model_prefix = "student"
@@ -56,14 +80,14 @@ class StudentModel(PreTrainedModel):
         self.dropout = nn.Dropout(0.1)
         self.classifier = nn.Linear(hidden, config.num_labels)
         spec = config.ngram_spec
-        self.ngram = nn.EmbeddingBag(spec.buckets, config.num_labels, mode="sum") if spec else None
+        self.ngram = NgramChannel(spec.buckets, config.num_labels) if spec else None
         self.post_init()
 
     def _init_weights(self, module):
         if module is self.classifier:
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
-        elif module is self.ngram:
+        elif self.ngram is not None and module is self.ngram.bag:
             nn.init.zeros_(module.weight)  # the channel starts silent and learns what the encoder misses
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, ngram_ids=None, ngram_weights=None,
@@ -82,7 +106,7 @@ class StudentModel(PreTrainedModel):
         if self.ngram is not None:
             if ngram_ids is None:
                 raise ValueError("this student has an n-gram channel: pass ngram_ids and ngram_weights")
-            logits = logits + self.ngram(ngram_ids, per_sample_weights=ngram_weights.to(self.ngram.weight.dtype)).float()
+            logits = logits + self.ngram(ngram_ids, ngram_weights).float()
         return SequenceClassifierOutput(logits=logits)
 
 
