@@ -154,3 +154,80 @@ def test_export_refuses_a_collapsed_run(tiny_run, tmp_path):
     with pytest.raises(CollapsedStudentError, match="COLLAPSED"):
         export_run(copy, tmp_path / "export")
     assert export_run(copy, tmp_path / "export", allow_collapsed=True).exists()
+
+
+def test_model_selection_uses_the_thresholds_the_run_would_choose():
+    """A student trained without positive weighting scores positives at 0.2-0.4 early on: at a fixed 0.5 it
+    looks dead (macro-F1 0), at the chosen global threshold it is perfect, and that is what early stopping reads."""
+    from transformers import EvalPrediction
+
+    from moddistill.distill.train import _metrics_fn
+
+    y = np.array([[1, 0], [0, 1], [0, 0], [0, 0]], dtype=float)
+    probs = np.array([[0.4, 0.05], [0.05, 0.3], [0.1, 0.1], [0.02, 0.01]])
+    logits = np.log(probs / (1 - probs))
+    m = _metrics_fn(("a", "b"), "global")(EvalPrediction(predictions=logits, label_ids=y))
+    assert m["macro_f1_at_0.5"] == 0.0 and m["macro_f1"] == 1.0
+
+
+def test_a_collapsed_run_says_so_at_the_top_of_its_evaluation_report(tiny_run, tmp_path):
+    import shutil
+
+    from moddistill.evaluation.evaluate import evaluate_checkpoint
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["collapse"] = detect_collapse(np.eye(4, 12, dtype=int), np.full((4, 12), 0.3), list(metrics["thresholds"]))
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    result, out = evaluate_checkpoint(copy)
+    assert result["collapse"]["collapsed"]
+    assert (out / "report.md").read_text().splitlines()[2].startswith("> **COLLAPSED STUDENT: ")
+
+
+@pytest.mark.parametrize("option, model_type", [("xlm_roberta_base", "xlm-roberta"), ("mdeberta_v3_base", "deberta-v2"),
+                                                ("multilingual_e5_small", "bert")])
+def test_gpu_model_configs_build_a_student_with_their_lora_targets(option, model_type):
+    """The hub models cannot be downloaded here; their architectures can be built small, with random weights,
+    to check that the student reads them and that the config's LoRA target modules exist in them."""
+    from moddistill.distill.model import add_lora
+
+    cfg = compose_config("train", [f"model={option}"]).model
+    tiny = {"model_type": model_type, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 64, "max_position_embeddings": 128, "vocab_size": 500}
+    model = build_base_model({"name": option, "config": tiny, "pooling": cfg.pooling, "ngram": NGRAM}, ["a", "b"])
+    lora = add_lora(model, compose_config("train").peft, list(cfg.target_modules))
+    assert any("lora_A" in n for n, _ in lora.named_parameters())
+    out = lora(input_ids=torch.tensor([[1, 5, 7, 2]]), attention_mask=torch.ones(1, 4, dtype=torch.long),
+               ngram_ids=torch.tensor([[3, 9]]), ngram_weights=torch.tensor([[0.6, 0.8]]))
+    assert out.logits.shape == (1, 2)
+
+
+def test_a_stacked_channel_is_the_logistic_regression_and_training_sees_out_of_fold_logits():
+    from moddistill.distill.ngram_fit import fit_stacked_channel, idf_features
+
+    spec = NgramSpec.from_dict({**NGRAM, "fit": "stacked", "C": 10.0})
+    model = build_base_model({**TINY, "ngram": spec.to_dict()}, ["contact"])
+    rng = np.random.default_rng(0)
+    pos = [f"item {i} wh4tsapp me 08{rng.integers(100, 999)}" for i in range(30)]
+    neg = [f"item {i} chat in the app, size {rng.integers(30, 50)}" for i in range(60)]
+    texts, labels = pos + neg, np.array([[1.0]] * 30 + [[0.0]] * 60)
+    model.ngram.fit_idf(ngram_bags(texts, spec)[0])
+    oof = fit_stacked_channel(model.ngram, texts, labels, spec, folds=3)
+    assert oof.shape == (90, 1) and not any(p.requires_grad for p in model.ngram.parameters())
+    assert (oof[:30] > 0).mean() > 0.9 and (oof[30:] < 0).mean() > 0.9  # held-out rows are still separable
+    x = idf_features(texts, spec, model.ngram.idf.numpy())
+    channel = (x @ model.ngram.bag.weight.detach().numpy() + model.ngram.bias.detach().numpy())
+    with torch.no_grad():
+        enc = encode(texts, load_tokenizer(TINY), model.config, max_length=32)
+        got = model.ngram(enc["ngram_ids"], enc["ngram_weights"]).numpy()
+    np.testing.assert_allclose(got, channel, rtol=1e-4, atol=1e-4)  # the channel computes the full regression
+    assert np.abs(got - oof).max() > 1e-3  # and training saw other (out-of-fold) logits
+
+
+def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_path):
+    stacked = NGRAM_OVERRIDE.replace("word_ngrams:[1,2]}", "word_ngrams:[1,2],fit:stacked}")
+    run_dir = train(compose_config("train", tiny_overrides(sample_slice, tmp_path / "st", "peft=full", stacked,
+                                                           "trainer.args.max_steps=2")))
+    model, _ = Run.open(run_dir).load_student()
+    assert model.config.ngram_spec.fit == "stacked" and model.ngram.bag.weight.abs().sum() > 0

@@ -56,6 +56,29 @@ def soft_label_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, y, np.concatenate([p[pos], 1.0 - p[neg]])
 
 
+def soft_logistic_regression(X: sp.csr_matrix, p: np.ndarray, *, C: float = 10.0, class_weight: str | None = "balanced",
+                             max_iter: int = 2000, solver: str = "lbfgs", name: str = "policy") -> LogisticRegression | float:
+    """One policy's logistic regression on soft labels (``soft_label_rows``); a constant 0 or 1 when the labels
+    hold no positive (or no negative) mass at all. ``balanced`` weighs each class by its share of label mass."""
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    if p.sum() == 0 or (1 - p).sum() == 0:
+        constant = 0.0 if p.sum() == 0 else 1.0
+        log.warning("%s has no %s training labels; it scores every listing %g",
+                    name, "positive" if constant == 0 else "negative", constant)
+        return constant
+    rows, y, weight = soft_label_rows(p)
+    if class_weight == "balanced":
+        n = len(p)
+        weight = weight * np.where(y == 1, n / (2 * p.sum()), n / (2 * (1 - p).sum()))
+    model = LogisticRegression(C=C, max_iter=max_iter, solver=solver)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X[rows], y, sample_weight=weight)
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        log.warning("%s did not converge in max_iter=%d iterations", name, max_iter)
+    return model
+
+
 class TfidfBaseline:
     """Character + word n-gram TF-IDF, one logistic regression per policy, fitted on soft labels.
 
@@ -102,23 +125,8 @@ class TfidfBaseline:
         return self
 
     def _fit_policy(self, pid: str, X: sp.csr_matrix, p: np.ndarray) -> LogisticRegression | float:
-        p = np.clip(p, 0.0, 1.0)
-        if p.sum() == 0 or (1 - p).sum() == 0:
-            constant = 0.0 if p.sum() == 0 else 1.0
-            log.warning("baseline: policy %s has no %s training labels; it scores every listing %g",
-                        pid, "positive" if constant == 0 else "negative", constant)
-            return constant
-        rows, y, weight = soft_label_rows(p)
-        if self.class_weight == "balanced":
-            n = len(p)
-            weight = weight * np.where(y == 1, n / (2 * p.sum()), n / (2 * (1 - p).sum()))
-        model = LogisticRegression(C=self.C, max_iter=self.max_iter, solver=self.solver)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            model.fit(X[rows], y, sample_weight=weight)
-        if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-            log.warning("baseline: policy %s did not converge in max_iter=%d iterations", pid, self.max_iter)
-        return model
+        return soft_logistic_regression(X, p, C=self.C, class_weight=self.class_weight, max_iter=self.max_iter,
+                                        solver=self.solver, name=f"baseline: policy {pid}")
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, k) probabilities, columns in policy order."""

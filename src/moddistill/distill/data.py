@@ -123,13 +123,18 @@ def to_dataset(examples: Sequence[LabelledListing], policy_ids: Sequence[str], t
 
 
 class StudentCollator(DataCollatorWithPadding):
-    """Dynamic padding of the token fields, plus right-padding of the n-gram bags (weight 0)."""
+    """Dynamic padding of the token fields, plus right-padding of the n-gram bags (weight 0) and, in stacked
+    mode, the out-of-fold n-gram logits."""
 
     def __call__(self, features):
-        bags = None
+        bags = offset = None
         if features and "ngram_ids" in features[0]:
             bags = pad_bags([f.pop("ngram_ids") for f in features], [f.pop("ngram_weights") for f in features])
+        if features and "ngram_offset" in features[0]:
+            offset = torch.tensor([f.pop("ngram_offset") for f in features], dtype=torch.float32)
         batch = super().__call__(features)
         if bags is not None:
             batch["ngram_ids"], batch["ngram_weights"] = torch.from_numpy(bags[0]), torch.from_numpy(bags[1])
+        if offset is not None:
+            batch["ngram_offset"] = offset
         return batch

@@ -16,18 +16,30 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 
+FITS = ("joint", "stacked")
+
+
 @dataclass(frozen=True)
 class NgramSpec:
     buckets: int = 2**18
     char_ngrams: tuple[int, int] = (2, 5)
     word_ngrams: tuple[int, int] = (1, 2)
+    # joint: trained with the encoder by SGD; stacked: a frozen logistic regression (C) fitted first (ngram_fit.py)
+    fit: str = "joint"
+    C: float = 10.0
+
+    def __post_init__(self):
+        if self.fit not in FITS:
+            raise ValueError(f"model.ngram.fit must be one of {FITS}, got {self.fit!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "NgramSpec":
-        return cls(int(d["buckets"]), tuple(d["char_ngrams"]), tuple(d["word_ngrams"]))
+        return cls(int(d["buckets"]), tuple(d["char_ngrams"]), tuple(d["word_ngrams"]), str(d.get("fit", "joint")),
+                   float(d.get("C", 10.0)))
 
     def to_dict(self) -> dict:
         return {"buckets": self.buckets, "char_ngrams": list(self.char_ngrams), "word_ngrams": list(self.word_ngrams),
+                "fit": self.fit, "C": self.C,
                 "hash": "sklearn HashingVectorizer (murmurhash3_32, seed 0, alternate_sign=False), lowercase; "
                         "char_wb n-grams in buckets [0, buckets/2), word n-grams in [buckets/2, buckets); "
                         "weight 1 + log(count), L2-normalised per listing"}

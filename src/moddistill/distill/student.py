@@ -51,6 +51,7 @@ class NgramChannel(nn.Module):
     def __init__(self, buckets: int, num_labels: int):
         super().__init__()
         self.bag = nn.EmbeddingBag(buckets, num_labels, mode="sum")
+        self.bias = nn.Parameter(torch.zeros(num_labels))
         self.register_buffer("idf", torch.ones(buckets))
 
     def fit_idf(self, ids: list[list[int]]) -> None:
@@ -62,7 +63,7 @@ class NgramChannel(nn.Module):
     def forward(self, ngram_ids: torch.Tensor, ngram_weights: torch.Tensor) -> torch.Tensor:
         w = ngram_weights.to(self.bag.weight.dtype) * self.idf[ngram_ids]
         w = w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        return self.bag(ngram_ids, per_sample_weights=w)
+        return self.bag(ngram_ids, per_sample_weights=w) + self.bias
 
 
 class StudentModel(PreTrainedModel):
@@ -91,7 +92,8 @@ class StudentModel(PreTrainedModel):
             nn.init.zeros_(module.weight)  # the channel starts silent and learns what the encoder misses
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, ngram_ids=None, ngram_weights=None,
-                labels=None, **kwargs) -> SequenceClassifierOutput:
+                ngram_offset=None, labels=None, **kwargs) -> SequenceClassifierOutput:
+        """``ngram_offset`` (training in stacked mode): out-of-fold n-gram logits used instead of the channel's."""
         enc_kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             enc_kwargs["token_type_ids"] = token_type_ids
@@ -103,7 +105,9 @@ class StudentModel(PreTrainedModel):
         else:
             pooled = hidden[:, 0].float()
         logits = self.classifier(self.dropout(pooled).to(self.classifier.weight.dtype)).float()
-        if self.ngram is not None:
+        if ngram_offset is not None:
+            logits = logits + ngram_offset.float()
+        elif self.ngram is not None:
             if ngram_ids is None:
                 raise ValueError("this student has an n-gram channel: pass ngram_ids and ngram_weights")
             logits = logits + self.ngram(ngram_ids, ngram_weights).float()

@@ -37,6 +37,7 @@ from moddistill.distill.collapse import collapse_message, detect_collapse
 from moddistill.distill.data import StudentCollator, prepare_training_data, to_dataset
 from moddistill.distill.loss import positive_weights, soft_bce_loss
 from moddistill.distill.model import add_lora, build_base_model, load_tokenizer
+from moddistill.distill.ngram_fit import fit_stacked_channel
 from moddistill.evaluation.metrics import flag, multilabel_metrics
 from moddistill.evaluation.thresholds import select_thresholds
 from moddistill.listings import RENDER_VERSION
@@ -63,6 +64,10 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     val_ds = to_dataset(data.validation, ids, tokenizer, max_length, ngram)
     if ngram is not None:
         model.ngram.fit_idf(train_ds["ngram_ids"])  # deterministic: a resumed run fits the same values
+        if ngram.fit == "stacked":
+            oof = fit_stacked_channel(model.ngram, data.texts("train"), data.labels("train"), ngram, C=ngram.C,
+                                      seed=int(cfg.seed))
+            train_ds = train_ds.add_column("ngram_offset", oof.tolist())
     method = cfg.peft.get("method", "lora")
     if method == "lora":
         model = add_lora(model, cfg.peft, to_dict(cfg.model.target_modules), to_dict(cfg.model.get("modules_to_save", [])))

@@ -50,6 +50,9 @@ def evaluate_checkpoint(
     seconds = time.perf_counter() - started
     result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)
+    result["kind"] = run.kind
+    if "collapse" in run.metrics:
+        result["collapse"] = run.metrics["collapse"]
     result["scoring"] = _scoring_speed(len(cases), seconds, batch_size)
     out = Path(output_dir) if output_dir else run.dir / "eval" / cases_path.stem
     return _write(result, cases, scores, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out

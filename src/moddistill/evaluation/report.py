@@ -104,7 +104,13 @@ def _directional(cases, scores, ids) -> dict:
 
 
 def markdown_report(result: dict, title: str) -> str:
-    lines = [f"# {title}", "", markdown_summary(result)]
+    lines = [f"# {title}", ""]
+    collapse = result.get("collapse") or {}
+    if collapse.get("failed_policies"):
+        from moddistill.distill.collapse import collapse_message
+
+        lines += [f"> **{collapse_message(collapse)}**", ""]
+    lines.append(markdown_summary(result))
     cal = result.get("calibration")
     if cal and cal["reliability"]:
         lines += ["", f"## Calibration ({cal['pairs']} case × policy pairs)", "",
