@@ -57,6 +57,7 @@ def collect_leaderboard(root: str | Path, *, bootstrap: int = 1000, seed: int = 
     rows, evaluated = [], set()
     for eval_dir in eval_dirs:
         if cases is not None and eval_dir.name != str(cases):
+            evaluated.add(eval_dir.parent.parent)  # evaluated, on other cases: not a row of this table
             continue
         row = _evaluation_row(root_path, eval_dir, bootstrap=bootstrap, seed=seed)
         if row is not None:
