@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from moddistill.baselines.tfidf import train_baseline
 from moddistill.cli import sweep_jobs, user_errors
-from moddistill.evaluation.evaluate import evaluate_checkpoint
+from moddistill.evaluation.evaluate import evaluate_and_print
 
 
 @hydra.main(config_path="../conf", config_name="baseline", version_base="1.3")
@@ -17,10 +17,7 @@ def main(cfg: DictConfig) -> float | None:
     print(f"run saved in {run_dir}")
     if not cfg.evaluate:
         return None
-    result, out = evaluate_checkpoint(run_dir)
-    print(f"policy cases: macro-F1 {result['macro_f1']:.3f}, decision accuracy {result['decision_accuracy']:.3f} "
-          f"on {result['n']} cases; report in {out}/report.md")
-    return result["macro_f1"]
+    return evaluate_and_print(run_dir)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from moddistill.cli import sweep_jobs, user_errors
 from moddistill.distill.train import train
-from moddistill.evaluation.evaluate import evaluate_checkpoint
+from moddistill.evaluation.evaluate import evaluate_and_print
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
@@ -20,10 +20,7 @@ def main(cfg: DictConfig) -> float | None:
     print(f"run saved in {run_dir}")
     if not cfg.evaluate:
         return None
-    result, out = evaluate_checkpoint(run_dir)
-    print(f"policy cases: macro-F1 {result['macro_f1']:.3f}, decision accuracy {result['decision_accuracy']:.3f} "
-          f"on {result['n']} cases; report in {out}/report.md")
-    return result["macro_f1"]
+    return evaluate_and_print(run_dir)
 
 
 if __name__ == "__main__":

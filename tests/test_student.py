@@ -141,16 +141,22 @@ def test_collapse_is_detected_per_policy():
     assert not weak["collapsed"] and weak["failed_policies"] == ["c"]  # one weak policy of three: a warning
 
 
-def test_export_refuses_a_collapsed_run(tiny_run, tmp_path):
+def collapsed_copy(run_dir, tmp_path):
+    """A copy of a run whose metrics.json says its student collapsed (constant scores for every policy)."""
     import shutil
 
-    from moddistill.export import export_run
-
     copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
+    shutil.copytree(run_dir, copy)
     metrics = json.loads((copy / "metrics.json").read_text())
     metrics["collapse"] = detect_collapse(np.eye(4, 12, dtype=int), np.full((4, 12), 0.3), list(metrics["thresholds"]))
     (copy / "metrics.json").write_text(json.dumps(metrics))
+    return copy
+
+
+def test_export_refuses_a_collapsed_run(tiny_run, tmp_path):
+    from moddistill.export import export_run
+
+    copy = collapsed_copy(tiny_run, tmp_path)
     with pytest.raises(CollapsedStudentError, match="COLLAPSED"):
         export_run(copy, tmp_path / "export")
     assert export_run(copy, tmp_path / "export", allow_collapsed=True).exists()
@@ -171,16 +177,9 @@ def test_model_selection_uses_the_thresholds_the_run_would_choose():
 
 
 def test_a_collapsed_run_says_so_at_the_top_of_its_evaluation_report(tiny_run, tmp_path):
-    import shutil
-
     from moddistill.evaluation.evaluate import evaluate_checkpoint
 
-    copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
-    metrics = json.loads((copy / "metrics.json").read_text())
-    metrics["collapse"] = detect_collapse(np.eye(4, 12, dtype=int), np.full((4, 12), 0.3), list(metrics["thresholds"]))
-    (copy / "metrics.json").write_text(json.dumps(metrics))
-    result, out = evaluate_checkpoint(copy)
+    result, out = evaluate_checkpoint(collapsed_copy(tiny_run, tmp_path))
     assert result["collapse"]["collapsed"]
     assert (out / "report.md").read_text().splitlines()[2].startswith("> **COLLAPSED STUDENT: ")
 

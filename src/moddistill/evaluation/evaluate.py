@@ -58,6 +58,15 @@ def evaluate_checkpoint(
     return _write(result, cases, scores, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out
 
 
+def evaluate_and_print(run_dir: str | Path) -> float:
+    """Score a just-trained run (student or baseline) on its policy cases and print the headline; returns
+    macro-F1, what a sweep optimises."""
+    result, out = evaluate_checkpoint(run_dir)
+    print(f"policy cases: macro-F1 {result['macro_f1']:.3f}, decision accuracy {result['decision_accuracy']:.3f} "
+          f"on {result['n']} cases; report in {out}/report.md")
+    return result["macro_f1"]
+
+
 def evaluate_teacher_labels(
     labels_path: str | Path, policy: Policy, *, policy_cases: str | Path | None = None,
     thresholds: str | float = "validation", output_dir: str | Path | None = None,
