@@ -28,10 +28,11 @@ def test_demo_pipeline_on_minilm(tmp_path):
     out = run("scripts/evaluate.py", f"checkpoint={run_dir}")
     cases = json.loads((run_dir / "eval" / "marketplace_v1" / "metrics.json").read_text())
     assert "macro-F1" in out and cases["n"] == len(read_jsonl(POLICY_CASES))
-    # One seeded epoch reaches ~0.32 macro-F1 here (three epochs, `make demo`: ~0.57); an untrained or broken
-    # student flags nothing or everything and sits near 0.1. (Decision accuracy can't tell: flagging every
-    # case already scores 0.72, the violating share of the suite.)
-    assert cases["macro_f1"] > 0.25
+    # One seeded epoch of the demo recipe reaches ~0.75 macro-F1 here (four epochs, `make demo`: ~0.80; the
+    # stacked n-gram regression alone carries most of it); an untrained or broken student flags nothing or
+    # everything and sits near 0.1. (Decision accuracy can't tell: flagging every case already scores 0.72.)
+    assert cases["macro_f1"] > 0.6
+    assert not metrics["collapse"]["collapsed"] and metrics["method"] == "full"
 
     run("scripts/export.py", f"checkpoint={run_dir}")
     manifest = verify_export(run_dir / "export")

@@ -230,3 +230,14 @@ def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_pat
                                                            "trainer.args.max_steps=2")))
     model, _ = Run.open(run_dir).load_student()
     assert model.config.ngram_spec.fit == "stacked" and model.ngram.bag.weight.abs().sum() > 0
+
+
+def test_a_case_file_of_another_policy_is_refused_with_its_file_and_line(tiny_run):
+    from moddistill.evaluation.evaluate import evaluate_checkpoint
+    from moddistill.records import RowError
+    from tests.conftest import ROOT
+
+    other = ROOT / "data" / "policy_cases" / "review_spam_v1.jsonl"
+    with pytest.raises(RowError, match=r"review_spam_v1\.jsonl, line 1, field '(expected|clause)'.*not (in|a clause of) "
+                                       r"(the )?policy"):
+        evaluate_checkpoint(tiny_run, policy_cases=other)
