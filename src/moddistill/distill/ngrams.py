@@ -42,7 +42,8 @@ class NgramSpec:
                 "fit": self.fit, "C": self.C,
                 "hash": "sklearn HashingVectorizer (murmurhash3_32, seed 0, alternate_sign=False), lowercase; "
                         "char_wb n-grams in buckets [0, buckets/2), word n-grams in [buckets/2, buckets); "
-                        "weight 1 + log(count), L2-normalised per listing"}
+                        "weight 1 + log(count), times the bucket's IDF (saved with the model's channel), "
+                        "L2-normalised per listing"}
 
 
 def ngram_matrix(texts: Sequence[str], spec: NgramSpec) -> sp.csr_matrix:
