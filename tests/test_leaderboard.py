@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from moddistill.evaluation.leaderboard import (
-    LeaderboardError, bootstrap_macro_f1, collect_leaderboard, leaderboard_markdown, write_leaderboard,
+    LeaderboardError, bootstrap_macro_f1, collect_leaderboard, leaderboard_markdown, paired_macro_f1_difference,
+    write_leaderboard,
 )
 from moddistill.evaluation.metrics import multilabel_metrics
 from tests.conftest import ROOT, compose_config, read_jsonl, write_jsonl
@@ -21,7 +22,7 @@ IDS = ["weapons", "drugs"]
 CASES = [{"id": f"c{i}", "expected": [["weapons"], ["drugs"], [], []][i % 4], "language": "en" if i % 2 == 0 else "th",
           "kind": "mft", "tags": ["lookalike"] if i % 4 == 2 else []} for i in range(20)]
 COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
-           "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece",
+           "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece",
            "f1_en", "f1_th", "parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
 
 
@@ -137,6 +138,32 @@ def test_the_interval_comes_from_the_case_scores_at_the_evaluations_thresholds()
     assert 0.5 < low < (8 / 9 + 1) / 2 < high <= 1.0
     assert bootstrap_macro_f1(y_true, y_true, resamples=50) == (1.0, 1.0)
     assert bootstrap_macro_f1(y_true, y_pred, resamples=500, seed=1) == (low, high)
+
+
+def test_runs_are_compared_with_the_best_baseline_on_the_same_resampled_cases(tree):
+    baseline_dir = tree / "baselines" / "tfidf"
+    (baseline_dir / "eval" / "cases" / "metrics.json").unlink()
+    (baseline_dir / "eval" / "cases").rmdir()
+    write_eval(baseline_dir, scores_with(misses=[(0, "weapons"), (4, "weapons"), (8, "weapons")],
+                                         false_flags=[(2, "drugs"), (6, "drugs")]))
+    rows = {r["run"]: r for r in collect_leaderboard(tree, bootstrap=300, seed=0) if r["status"] == "ok"}
+    student, teacher, baseline = rows["demo/2026-01-02_00-00-00"], rows["teachers/qwen_cases"], rows["baselines/tfidf"]
+    assert baseline["vs_baseline"] == 0.0
+    assert student["vs_baseline"] == pytest.approx(student["macro_f1"] - baseline["macro_f1"])
+    assert teacher["vs_baseline"] == pytest.approx(teacher["macro_f1"] - baseline["macro_f1"])
+    # the student errs only where the baseline errs too, so no resample can show it worse
+    assert 0.0 <= student["vs_baseline_ci_low"] < student["vs_baseline"] <= student["vs_baseline_ci_high"]
+    markdown = leaderboard_markdown(list(rows.values()), bootstrap=300)
+    assert "vs baseline: against `baselines/tfidf`." in markdown
+    assert f"{student['vs_baseline']:+.3f} [{student['vs_baseline_ci_low']:+.3f}, " in markdown
+
+
+def test_a_paired_difference_of_a_prediction_with_itself_is_exactly_zero():
+    y_true = np.array([[p in c["expected"] for p in IDS] for c in CASES])
+    y_pred = scores_with(misses=[(0, "weapons")], false_flags=[(2, "drugs")]) >= 0.5
+    assert paired_macro_f1_difference(y_true, y_pred, y_pred, resamples=100) == (0.0, 0.0)  # unpaired: never
+    low, high = paired_macro_f1_difference(y_true, y_true, y_pred, resamples=300, seed=2)
+    assert 0.0 <= low < high  # perfect against flawed: never worse on a resample
 
 
 def test_csv_markdown_and_filter(tree, tmp_path):

@@ -1,5 +1,8 @@
 """Every evaluation under a checkpoints root in one table per policy-case file: students, baselines and
-teachers judged on the same cases, with a bootstrap interval on macro-F1 so a small gap is not over-read.
+teachers judged on the same cases, with a bootstrap interval on macro-F1 so a small gap is not over-read,
+and each run's macro-F1 difference from the best baseline with a *paired* bootstrap interval (both scored on
+the same resampled cases), which tells whether a student beats the baseline far better than two overlapping
+intervals can.
 
 Reads only files (numpy, no torch): ``<run>/eval/<cases stem>/metrics.json`` and ``case_scores.jsonl``
 written by ``evaluation.evaluate``, and a run's own ``metrics.json`` (model, kind, parameters, training
@@ -27,7 +30,7 @@ EVAL_DIR = "eval"
 
 CONFIDENCE = 0.95
 HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
-                "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed",
+                "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed",
                 "brier", "ece"]
 TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
 OK = "ok"
@@ -64,36 +67,58 @@ def collect_leaderboard(root: str | Path, *, bootstrap: int = 1000, seed: int = 
             rows.append(row)
             evaluated.add(eval_dir.parent.parent)
     _check_label_spaces(rows)
+    _compare_with_baseline(rows, bootstrap=bootstrap, seed=seed)
     rows.sort(key=lambda r: (r["cases"], -r["macro_f1"] if r["macro_f1"] is not None else float("inf"), r["run"]))
-    rows = [{k: v for k, v in r.items() if k != "_labels"} for r in rows]
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
 
     others = [_run_row(root_path, d) for d in sorted(run_dirs - evaluated)]
     return rows + sorted(others, key=lambda r: r["run"])
 
 
-def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, *, resamples: int = 1000, seed: int = 0,
-                       confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of macro-F1 over ``resamples`` draws of the cases with replacement.
+def bootstrap_macro_f1_samples(y_true: np.ndarray, y_preds: list[np.ndarray], *, resamples: int = 1000,
+                               seed: int = 0) -> np.ndarray:
+    """Macro-F1 of each of ``y_preds`` on ``resamples`` draws of the cases with replacement: (resamples, len(y_preds)).
 
     Each resample is a vector of how often each case was drawn, so the per-policy counts are one matrix
-    product. With the same seed and the same number of cases every run gets the same resamples (a paired
-    comparison when the case order is the same, as it is for one case file).
+    product; every prediction is scored on the same draws (a paired comparison). With the same seed and the
+    same number of cases every call gets the same draws.
     """
     t = np.asarray(y_true, dtype=bool)
-    p = np.asarray(y_pred, dtype=bool)
     n = len(t)
     if n == 0 or resamples <= 0:
-        return float("nan"), float("nan")
-    hits = [x.astype(float) for x in (t & p, ~t & p, t & ~p)]  # (n, k) each: tp, fp, fn per case
+        return np.full((0, len(y_preds)), np.nan)
+    hits = [[x.astype(float) for x in (t & p, ~t & p, t & ~p)]  # (n, k) each: tp, fp, fn per case
+            for p in (np.asarray(y, dtype=bool) for y in y_preds)]
     rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // n)
     macro = []
     for start in range(0, resamples, chunk):
         draws = rng.multinomial(n, np.full(n, 1 / n), size=min(chunk, resamples - start))  # (b, n)
-        tp, fp, fn = (draws @ h for h in hits)
-        macro.append(f1_from_counts(tp, fp, fn).mean(axis=1))
+        macro.append(np.stack([f1_from_counts(*(draws @ h for h in counts)).mean(axis=1) for counts in hits], axis=1))
+    return np.concatenate(macro)
+
+
+def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, *, resamples: int = 1000, seed: int = 0,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile interval of macro-F1 over ``resamples`` draws of the cases with replacement."""
+    return _percentiles(bootstrap_macro_f1_samples(y_true, [y_pred], resamples=resamples, seed=seed)[:, 0],
+                        confidence)
+
+
+def paired_macro_f1_difference(y_true: np.ndarray, y_pred: np.ndarray, reference: np.ndarray, *,
+                               resamples: int = 1000, seed: int = 0,
+                               confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile interval of macro-F1(y_pred) - macro-F1(reference), both scored on the same draws of the
+    cases: the errors two models share cancel, so the interval is much narrower than either model's own."""
+    samples = bootstrap_macro_f1_samples(y_true, [y_pred, reference], resamples=resamples, seed=seed)
+    return _percentiles(samples[:, 0] - samples[:, 1], confidence)
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    if len(values) == 0:
+        return float("nan"), float("nan")
     tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(np.concatenate(macro), [tail, 100 - tail])
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -113,15 +138,21 @@ def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: 
              f"Every evaluation found, one table per policy-case file, best macro-F1 first; runs without an "
              f"evaluation follow each table. macro-F1 [low, high] is a bootstrap {CONFIDENCE:.0%} percentile "
              f"interval over cases ({bootstrap} resamples of the cases, seed {seed}): a difference much smaller "
-             f"than the intervals are wide (0.01, say) is not one these cases can show, so do not over-read it."]
+             f"than the intervals are wide (0.01, say) is not one these cases can show, so do not over-read it. "
+             f"vs baseline is a run's macro-F1 minus the best baseline's on the same cases, with a paired bootstrap "
+             f"interval (both scored on the same resamples): an interval entirely above 0 is a win these cases "
+             f"show, one that straddles 0 is a tie."]
     if not groups:
         lines += ["", "No evaluations found (python scripts/evaluate.py checkpoint=... writes them)."]
         if others:
             lines += ["", *_table(others, [])]
     for stem, group in groups.items():
         langs = sorted({k for r in group for k in r if k.startswith("f1_")})
-        lines += ["", f"## {stem} ({', '.join(sorted({str(r['n']) for r in group}))} cases)", "",
-                  *_table(group + others, langs)]
+        lines += ["", f"## {stem} ({', '.join(sorted({str(r['n']) for r in group}))} cases)", ""]
+        baselines = [r for r in group if r.get("kind") == "baseline" and r.get("vs_baseline") is not None]
+        if baselines:
+            lines += [f"vs baseline: against `{max(baselines, key=lambda r: r['macro_f1'])['run']}`.", ""]
+        lines += _table(group + others, langs)
     return "\n".join(lines) + "\n"
 
 
@@ -181,18 +212,20 @@ def _evaluation_row(root: Path, eval_dir: Path, *, bootstrap: int, seed: int) ->
     }
     for lang, m in sorted(result.get("slices", {}).get("language", {}).items()):
         row[f"f1_{lang}"] = _num(m.get("macro_f1"))
-    interval = _interval(eval_dir, result, bootstrap=bootstrap, seed=seed)
-    if interval:
-        row["macro_f1_ci_low"], row["macro_f1_ci_high"] = interval
+    flags = _flags(eval_dir, result)
+    if flags is not None and bootstrap > 0:
+        row["_flags"] = flags
+        row["macro_f1_ci_low"], row["macro_f1_ci_high"] = map(_num, bootstrap_macro_f1(
+            flags[1], flags[2], resamples=bootstrap, seed=seed))
     return row
 
 
-def _interval(eval_dir: Path, result: dict, *, bootstrap: int, seed: int) -> tuple[float, float] | None:
-    """The bootstrap interval from case_scores.jsonl, flagged at the evaluation's thresholds; None when the
-    file is missing or does not match the evaluation (an older evaluation, a hand-edited file)."""
+def _flags(eval_dir: Path, result: dict) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
+    """(case ids, expected, flagged) from case_scores.jsonl, flagged at the evaluation's thresholds; None when
+    the file is missing or does not match the evaluation (an older evaluation, a hand-edited file)."""
     path = eval_dir / CASE_SCORES_FILE
     thresholds = result.get("thresholds")
-    if bootstrap <= 0 or not thresholds or not path.exists():
+    if not thresholds or not path.exists():
         return None
     ids = list(thresholds)
     try:
@@ -203,9 +236,27 @@ def _interval(eval_dir: Path, result: dict, *, bootstrap: int, seed: int) -> tup
         return None
     if len(rows) != result.get("n"):
         return None
-    y_pred = scores >= np.array([thresholds[p] for p in ids], dtype=float)
-    low, high = bootstrap_macro_f1(y_true, y_pred, resamples=bootstrap, seed=seed)
-    return _num(low), _num(high)
+    return tuple(str(r.get("id")) for r in rows), y_true, scores >= np.array([thresholds[p] for p in ids], dtype=float)
+
+
+def _compare_with_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> None:
+    """Per case file, each row's macro-F1 minus the best baseline's (``vs_baseline``), with the paired interval;
+    the baseline row itself gets 0. Rows whose case scores are missing, or list other cases, get none."""
+    by_cases: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_cases[r["cases"]].append(r)
+    for group in by_cases.values():
+        baselines = [r for r in group if r.get("kind") == "baseline" and "_flags" in r and r["macro_f1"] is not None]
+        if not baselines:
+            continue
+        reference = max(baselines, key=lambda r: r["macro_f1"])
+        ref_ids, ref_true, ref_pred = reference["_flags"]
+        for r in group:
+            if "_flags" not in r or r["_flags"][0] != ref_ids or r["macro_f1"] is None:
+                continue
+            r["vs_baseline"] = r["macro_f1"] - reference["macro_f1"]
+            r["vs_baseline_ci_low"], r["vs_baseline_ci_high"] = map(_num, paired_macro_f1_difference(
+                ref_true, r["_flags"][2], ref_pred, resamples=bootstrap, seed=seed))
 
 
 def _run_info(run_dir: Path, result: dict) -> dict:
@@ -280,13 +331,13 @@ def _rel(root: Path, path: Path) -> str:
 # --- rendering ------------------------------------------------------------------------------------------
 
 def _table(rows: list[dict], langs: list[str]) -> list[str]:
-    head = ["run", "kind", "model", "n", f"macro-F1 [{CONFIDENCE:.0%} CI]", "micro-F1", "decision acc.",
+    head = ["run", "kind", "model", "n", f"macro-F1 [{CONFIDENCE:.0%} CI]", "vs baseline [paired CI]", "micro-F1", "decision acc.",
             "look-alikes rejected", "inv consistent", "dir passed", "Brier", "ECE",
             *(f"F1 {lang[3:]}" for lang in langs), "parameters", "train samples/s", "listings/s", "collapsed", "status"]
     align = ["---"] * 3 + ["---:"] * (len(head) - 5) + ["---"] * 2  # text left, figures right
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in rows:
-        cells = [r["run"], r.get("kind"), r.get("model"), r.get("n"), _ci_cell(r), *(
+        cells = [r["run"], r.get("kind"), r.get("model"), r.get("n"), _ci_cell(r), _difference_cell(r), *(
             _fmt(r.get(c)) for c in ("micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency",
                                      "dir_passed", "brier", "ece", *langs)),
             _count(r.get("parameters")), _fmt(r.get("train_samples_per_s"), 1), _fmt(r.get("listings_per_s"), 1),
@@ -301,6 +352,15 @@ def _ci_cell(r: dict) -> str:
     if r.get("macro_f1_ci_low") is None:
         return f"**{r['macro_f1']:.3f}**"
     return f"**{r['macro_f1']:.3f}** [{r['macro_f1_ci_low']:.3f}, {r['macro_f1_ci_high']:.3f}]"
+
+
+def _difference_cell(r: dict) -> str:
+    if r.get("vs_baseline") is None:
+        return ""
+    cell = f"{r['vs_baseline']:+.3f}"
+    if r.get("vs_baseline_ci_low") is not None and r["vs_baseline"] != 0:
+        cell += f" [{r['vs_baseline_ci_low']:+.3f}, {r['vs_baseline_ci_high']:+.3f}]"
+    return cell
 
 
 def _fmt(x, digits: int = 3) -> str:
