@@ -101,6 +101,19 @@ def test_a_full_fine_tuning_run_with_ngrams_saves_the_whole_model(sample_slice, 
     assert set(metrics["collapse"]["policies"]) == set(metrics["thresholds"])
 
 
+def test_frozen_token_embeddings_stay_at_their_pretrained_values(sample_slice, tmp_path):
+    run_dir = train(compose_config("train", tiny_overrides(
+        sample_slice, tmp_path / "frozen", "peft=full", "model.freeze_embeddings=true", "trainer.args.max_steps=3")))
+    model, _ = Run.open(run_dir).load_student()
+    base = AutoModelForSequenceClassification.from_pretrained(run_dir / "base_model")
+    embeddings = model.encoder.get_input_embeddings().weight
+    torch.testing.assert_close(embeddings, base.encoder.get_input_embeddings().weight, rtol=0, atol=0)
+    assert not torch.equal(model.encoder.encoder.layer[0].attention.self.query.weight,
+                           base.encoder.encoder.layer[0].attention.self.query.weight)  # the rest did train
+    parameters = json.loads((run_dir / "metrics.json").read_text())["parameters"]
+    assert parameters["trainable"] == parameters["total"] - embeddings.numel()
+
+
 def test_lora_keeps_the_ngram_channel_trainable(sample_slice, tmp_path):
     run_dir = train(compose_config("train", tiny_overrides(
         sample_slice, tmp_path / "lora", NGRAM_OVERRIDE, "trainer.args.max_steps=2")))

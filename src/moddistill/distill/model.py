@@ -60,6 +60,19 @@ def build_base_model(model_cfg: Mapping[str, Any], policy_ids: Sequence[str]) ->
                          ngram=NgramSpec.from_dict(dict(ngram)) if ngram else None)
 
 
+def freeze_word_embeddings(model: StudentModel) -> int:
+    """Keep the encoder's token embeddings at their pretrained values; returns how many parameters that froze.
+
+    In a multilingual encoder they are most of the model (96M of multilingual-e5-small's 118M, for a 250k-token
+    vocabulary), and training them costs more than the rest of a CPU step (2.1 s against 1.2 s for a batch of 32
+    here) while a few thousand listings touch a small share of the rows. Frozen, the tokens training never saw
+    keep their place next to the ones it did.
+    """
+    embeddings = model.encoder.get_input_embeddings()
+    embeddings.weight.requires_grad_(False)
+    return embeddings.weight.numel()
+
+
 def add_lora(
     model: PreTrainedModel, peft_cfg: Mapping[str, Any], target_modules: Sequence[str] | str,
     modules_to_save: Sequence[str] = (),

@@ -36,7 +36,7 @@ from moddistill.distill.checkpoint import (
 from moddistill.distill.collapse import collapse_message, detect_collapse
 from moddistill.distill.data import StudentCollator, prepare_training_data, to_dataset
 from moddistill.distill.loss import positive_weights, soft_bce_loss
-from moddistill.distill.model import add_lora, build_base_model, load_tokenizer
+from moddistill.distill.model import add_lora, build_base_model, freeze_word_embeddings, load_tokenizer
 from moddistill.distill.ngram_fit import fit_stacked_channel
 from moddistill.evaluation.metrics import flag, multilabel_metrics
 from moddistill.evaluation.thresholds import select_thresholds
@@ -73,6 +73,8 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         model = add_lora(model, cfg.peft, to_dict(cfg.model.target_modules), to_dict(cfg.model.get("modules_to_save", [])))
     elif method != "full":
         raise ValueError(f"peft.method must be 'lora' or 'full', got {method!r}")
+    elif cfg.model.get("freeze_embeddings"):
+        log.info("token embeddings frozen: %d parameters", freeze_word_embeddings(model))
     trainable, total = _parameter_counts(model)
     if state.is_main_process:
         log.info("%s: %d trainable of %d parameters (%.2f%%)", method, trainable, total, 100 * trainable / total)
