@@ -3,15 +3,17 @@
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 from moddistill.runtime import predict_file
 
 
 @hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
 @user_errors
+@checked("predict")
 def main(cfg: DictConfig) -> None:
     report, flagged, manifest = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
-                                             columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size)
+                                             columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size,
+                                             allow_empty=cfg.allow_empty)
     print(report.summary())
     print(f"predictions: {cfg.output} ({report.kept} rows); flagged per policy: "
           + (", ".join(f"{p} {n}" for p, n in flagged.items() if n) or "none"))
@@ -25,4 +27,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -35,7 +35,8 @@ def write_jsonl(path: Path, rows) -> Path:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    # split on "\n" only: str.splitlines also breaks at U+0085 and U+2028, which JSON text may hold raw
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 @pytest.fixture(scope="session")

@@ -79,8 +79,10 @@ def read_listings(
     on_error: str = "raise",
     rejects_path: str | Path | None = None,
     columns: Mapping[str, str] | None = None,
+    allow_empty: bool = False,
 ) -> tuple[list[Listing], ReadReport]:
-    """Read and validate listings from JSONL, CSV or Parquet; ids must be unique within the file."""
+    """Read and validate listings from JSONL, CSV or Parquet; ids must be unique within the file, and an empty
+    file is an error unless ``allow_empty``."""
     seen: set[str] = set()
 
     def parse(row: Row) -> Listing:
@@ -90,7 +92,8 @@ def read_listings(
         seen.add(listing.id)
         return listing
 
-    return read_records(path, parse, on_error=on_error, rejects_path=rejects_path, columns=columns)
+    return read_records(path, parse, on_error=on_error, rejects_path=rejects_path, columns=columns,
+                        allow_empty=allow_empty)
 
 
 def _id(row: Row, value: Any) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
+from moddistill.errors import UserError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ON_ERROR = ("raise", "skip")
@@ -25,6 +27,10 @@ class RowError(ValueError):
     def __init__(self, file: str | Path, location: str, field: str, reason: str):
         self.file, self.location, self.field, self.reason = str(file), location, field, reason
         super().__init__(f"{file}, {location}, field '{field}': {reason}")
+
+
+class EmptyInputError(UserError):
+    """An input file without a single row (accepted only where the caller says ``allow_empty``)."""
 
 
 @dataclass
@@ -73,33 +79,59 @@ def iter_rows(path: str | Path) -> Iterator[Row]:
 def _iter_jsonl(path: Path) -> Iterator[Row]:
     # Read line by line rather than through `datasets`: its JSON loader fails the whole file on one
     # malformed line and loses line numbers, and we need both the line number and per-line skipping.
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    # Bytes are decoded per line, so one line that is not UTF-8 is one bad row; a BOM and CRLF line ends
+    # are accepted, blank lines skipped.
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            where = f"line {lineno}"
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield Row(str(path), where, None, _not_utf8(raw[e.start:e.start + 1]))
+                continue
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as e:
-                yield Row(str(path), f"line {lineno}", None, f"malformed JSON: {e.msg}")
+                yield Row(str(path), where, None, f"malformed JSON: {e.msg}")
+                continue
+            except RecursionError:
+                yield Row(str(path), where, None, "malformed JSON: nested too deeply")
                 continue
             if not isinstance(data, dict):
-                yield Row(str(path), f"line {lineno}", None, "expected a JSON object")
+                yield Row(str(path), where, None, f"expected a JSON object, got {type(data).__name__}")
                 continue
-            yield Row(str(path), f"line {lineno}", data)
+            yield Row(str(path), where, data)
+
+
+def _not_utf8(byte: bytes) -> str:
+    return f"not UTF-8 text (a {byte!r} byte); re-save the file as UTF-8"
 
 
 def _iter_datasets(path: Path, suffix: str) -> Iterator[Row]:
     import datasets
 
     if suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            header = next(csv.reader(f), [])
+        raw = path.read_bytes()
+        try:
+            lines = raw.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as e:  # a CSV row cannot be skipped reliably past bad bytes: the file is refused
+            line = raw[:e.start].count(b"\n") + 1
+            raise RowError(path, f"line {line}", "<row>", _not_utf8(raw[e.start:e.start + 1])) from None
+        if not any(line.strip() for line in lines[1:]):
+            return  # no file, or a header alone: no rows
+        header = next(csv.reader(lines[:1]), [])
         # Every column as text so ids like "007" survive; fields are typed by the record's own parser.
         features = datasets.Features({name: datasets.Value("string") for name in header})
-        ds = datasets.Dataset.from_csv(str(path), features=features, keep_default_na=False, keep_in_memory=True)
+        ds = datasets.Dataset.from_csv(str(path), features=features, keep_default_na=False, keep_in_memory=True,
+                                       encoding="utf-8-sig")
         first, unit = 2, "line"  # line 1 is the header; records are assumed single-line
     else:
-        ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+        try:
+            ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
+            raise RowError(path, "file", "<file>", f"not a readable Parquet file ({type(e).__name__}: {e})") from None
         first, unit = 1, "row"
     for i, data in enumerate(ds):
         yield Row(str(path), f"{unit} {i + first}", data)
@@ -121,8 +153,10 @@ def read_records(
     on_error: str = "raise",
     rejects_path: str | Path | None = None,
     columns: Mapping[str, str] | None = None,
+    allow_empty: bool = False,
 ) -> tuple[list[T], ReadReport]:
-    """Parse every row of ``path`` with ``parse``; raise on the first bad row or skip it to ``rejects_path``."""
+    """Parse every row of ``path`` with ``parse``; raise on the first bad row or skip it to ``rejects_path``.
+    A file without a single row is an error unless ``allow_empty``."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     report = ReadReport(path=str(path), rejects_path=str(rejects_path) if rejects_path else None)
@@ -145,6 +179,8 @@ def read_records(
                 {"file": e.file, "location": e.location, "field": e.field, "reason": e.reason, "row": row.data}
             )
     report.kept = len(kept)
+    if report.read == 0 and not allow_empty:
+        raise EmptyInputError(f"{path}: no rows (an empty file); nothing to do")
     if rejects:
         if rejects_path is None:
             raise ValueError("on_error='skip' needs a rejects_path to write rejected rows to")

@@ -60,14 +60,14 @@ class ExportedModel:
 
 def predict_file(
     export_dir: str | Path, input_path: str | Path, output_path: str | Path, *, on_error: str = "raise",
-    columns: Mapping[str, str] | None = None, batch_size: int = 64,
+    columns: Mapping[str, str] | None = None, batch_size: int = 64, allow_empty: bool = False,
 ) -> tuple[ReadReport, dict[str, int], dict]:
     """Predict every listing in ``input_path`` into ``output_path`` (JSONL); returns the read report, how
     many listings each policy flagged, and the export's manifest."""
     output_path = Path(output_path)
-    exported = ExportedModel.load(export_dir)
-    listings, report = read_listings(input_path, on_error=on_error, columns=columns,
+    listings, report = read_listings(input_path, on_error=on_error, columns=columns, allow_empty=allow_empty,
                                      rejects_path=output_path.with_suffix(".rejects.jsonl"))
+    exported = ExportedModel.load(export_dir)
     rows = exported.predict(listings, batch_size)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf-8") as f:

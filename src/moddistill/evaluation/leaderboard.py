@@ -229,7 +229,8 @@ def _flags(eval_dir: Path, result: dict) -> tuple[tuple[str, ...], np.ndarray, n
         return None
     ids = list(thresholds)
     try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # split on "\n" only: str.splitlines also breaks at U+0085 and U+2028, which a case's text may hold raw
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
         y_true = np.array([[p in r["expected"] for p in ids] for r in rows], dtype=bool).reshape(len(rows), len(ids))
         scores = np.array([[r["scores"][p] for p in ids] for r in rows], dtype=float).reshape(len(rows), len(ids))
     except (OSError, ValueError, KeyError, TypeError):
