@@ -5,13 +5,14 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.baselines.tfidf import train_baseline
-from moddistill.cli import sweep_jobs, user_errors
+from moddistill.cli import checked, run, sweep_jobs, user_errors
 from moddistill.evaluation.evaluate import evaluate_and_print
 
 
 @hydra.main(config_path="../conf", config_name="baseline", version_base="1.3")
 @user_errors
 @sweep_jobs
+@checked("baseline")
 def main(cfg: DictConfig) -> float | None:
     run_dir = train_baseline(cfg)
     print(f"run saved in {run_dir}")
@@ -21,4 +22,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -7,13 +7,14 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.benchmark import format_summary, inference, pipeline, summarize
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
 @user_errors
+@checked("benchmark")
 def main(cfg: DictConfig) -> None:
     stages, run_dir, baseline_dir = pipeline(ROOT, cfg.experiment, list(cfg.train_overrides), cfg.cases)
     infer = inference(run_dir / "export", cfg.cases, batch_size=cfg.batch_size, latency_samples=cfg.latency_samples)
@@ -24,4 +25,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

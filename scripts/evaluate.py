@@ -4,17 +4,19 @@ policy cases: python scripts/evaluate.py ... (conf/evaluate.yaml)."""
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 from moddistill.config import policy_from_cfg
+from moddistill.errors import UserError
 from moddistill.evaluation.evaluate import evaluate_checkpoint, evaluate_teacher_labels
 from moddistill.evaluation.report import markdown_summary
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 @user_errors
+@checked("evaluate")
 def main(cfg: DictConfig) -> None:
     if bool(cfg.checkpoint) == bool(cfg.teacher_labels):
-        raise SystemExit("error: pass exactly one of checkpoint=PATH or teacher_labels=PATH")
+        raise UserError("pass exactly one of checkpoint=PATH or teacher_labels=PATH")
     if cfg.checkpoint:
         result, out = evaluate_checkpoint(cfg.checkpoint, policy_cases=cfg.policy_cases, thresholds=cfg.thresholds,
                                           batch_size=cfg.batch_size, output_dir=cfg.output_dir)
@@ -27,4 +29,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

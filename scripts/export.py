@@ -5,12 +5,13 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 from moddistill.export import MANIFEST, export_run
 
 
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")
 @user_errors
+@checked("export")
 def main(cfg: DictConfig) -> None:
     out = export_run(cfg.checkpoint, cfg.export_dir, overwrite=cfg.overwrite,
                      allow_collapsed=cfg.allow_collapsed)
@@ -19,4 +20,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -4,16 +4,17 @@ input=LISTINGS output=LABELS.jsonl (see conf/label.yaml)."""
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 from moddistill.teacher.labeling import label_file
 
 
 @hydra.main(config_path="../conf", config_name="label", version_base="1.3")
 @user_errors
+@checked("label")
 def main(cfg: DictConfig) -> None:
     summary = label_file(cfg)
     print("\n".join(summary.lines()))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

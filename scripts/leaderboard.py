@@ -6,7 +6,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import user_errors
+from moddistill.cli import checked, run, user_errors
 from moddistill.evaluation.leaderboard import (
     LeaderboardError, collect_leaderboard, leaderboard_markdown, write_leaderboard,
 )
@@ -14,6 +14,7 @@ from moddistill.evaluation.leaderboard import (
 
 @hydra.main(config_path="../conf", config_name="leaderboard", version_base="1.3")
 @user_errors
+@checked("leaderboard")
 def main(cfg: DictConfig) -> None:
     try:
         rows = collect_leaderboard(cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed, cases=cfg.cases)
@@ -28,4 +29,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

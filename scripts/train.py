@@ -5,7 +5,7 @@ import hydra
 from accelerate import PartialState
 from omegaconf import DictConfig
 
-from moddistill.cli import sweep_jobs, user_errors
+from moddistill.cli import checked, run, sweep_jobs, user_errors
 from moddistill.distill.train import train
 from moddistill.evaluation.evaluate import evaluate_and_print
 
@@ -13,6 +13,7 @@ from moddistill.evaluation.evaluate import evaluate_and_print
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 @user_errors
 @sweep_jobs
+@checked("train")
 def main(cfg: DictConfig) -> float | None:
     run_dir = train(cfg)
     if not PartialState().is_main_process:  # several processes trained it; one scores it
@@ -24,4 +25,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

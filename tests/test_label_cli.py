@@ -52,7 +52,7 @@ def test_a_rejected_key_stops_the_run_before_any_listing_is_sent(tmp_path, polic
     with FakeOpenAI(policy.ids, api_key=KEY) as fake:
         result = run_label(tmp_path, fake.url, "teacher.api_key_env=LABEL_TEST_KEY", env={"LABEL_TEST_KEY": wrong})
         assert fake.listing_requests() == 0
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "rejected the API key from $LABEL_TEST_KEY: HTTP 401" in result.stderr and "Traceback" not in result.stderr
     assert wrong not in result.stderr + result.stdout  # the server echoed it; we did not
     assert not (tmp_path / "out" / "labels.jsonl").exists()
@@ -62,13 +62,13 @@ def test_an_unreachable_server_or_a_missing_key_fails_fast(tmp_path, policy):
     listings_file(tmp_path / "in.jsonl", ["weapons 0"])
     started = time.monotonic()
     result = run_label(tmp_path, f"http://127.0.0.1:{free_port()}/v1")
-    assert result.returncode == 1 and "cannot reach the teacher server" in result.stderr
+    assert result.returncode == 2 and "cannot reach the teacher server" in result.stderr
     assert time.monotonic() - started < 20 and "Traceback" not in result.stderr
     with FakeOpenAI(policy.ids) as fake:
         result = run_label(tmp_path, fake.url, "teacher.api_key_env=LABEL_TEST_UNSET_KEY",
                            env={"LABEL_TEST_UNSET_KEY": ""})
         assert sum(fake.counts.values()) == 0
-    assert result.returncode == 1 and "LABEL_TEST_UNSET_KEY is not set" in result.stderr
+    assert result.returncode == 2 and "LABEL_TEST_UNSET_KEY is not set" in result.stderr
 
 
 def test_kill_and_resume_repeats_at_most_the_requests_in_flight(tmp_path, policy):

@@ -211,7 +211,7 @@ def test_script_writes_and_prints(tree, tmp_path):
     assert (tmp_path / "lb.csv").exists() and (tmp_path / "lb.md").exists()
     proc = subprocess.run([sys.executable, "scripts/leaderboard.py", f"root={tmp_path / 'nope'}"],
                           cwd=ROOT, capture_output=True, text=True)
-    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
 
 def test_tiny_run_end_to_end(tiny_run, policy):

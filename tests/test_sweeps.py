@@ -20,7 +20,7 @@ def test_a_sweep_survives_a_failing_job_and_lands_on_the_leaderboard(sample_slic
     assert ok.name.startswith("0_") and "peft.method=full" in ok.name
     assert (ok / "metrics.json").exists() and (ok / "eval" / "cases" / "metrics.json").exists()
     error = json.loads((failed / "error.json").read_text())
-    assert error["type"] == "ValueError" and "peft.method must be 'lora' or 'full'" in error["error"]
+    assert error["type"] == "ConfigError" and "peft.method='bogus': expected one of 'lora', 'full'" in error["error"]
 
     rows = {r["run"]: r for r in collect_leaderboard(sweep, bootstrap=50)}
     assert rows[ok.name]["status"] == "ok"

@@ -113,7 +113,7 @@ def test_script_reports_a_bad_row_in_one_line(sample_slice, tmp_path):
     data = {**sample_slice, "listings": write_jsonl(tmp_path / "bad.jsonl", rows)}
     proc = subprocess.run([sys.executable, "scripts/train.py", *tiny_overrides(data, tmp_path / "run")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert f"error: {tmp_path / 'bad.jsonl'}, line 3, field 'price': expected a number, got 'ask me'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -1,15 +1,27 @@
-"""Shared behaviour of the scripts/ entry points."""
+"""Shared behaviour of the scripts/ entry points, and their exit-code contract:
+
+- 0: the work was done;
+- 2: a user error (a bad config value or override, a bad input file or row, a refused export): one line
+  ``error: ...`` on stderr naming the key, or the file, line and field, and no traceback;
+- 1: anything else (a bug, a crash in a library): the full traceback.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
+import os
 import re
 import sys
 import traceback
 from pathlib import Path
+from typing import Any, Callable
 
+from hydra.errors import CompactHydraException
+from omegaconf.errors import MissingMandatoryValue
+
+from moddistill.config_checks import check_config
 from moddistill.errors import UserError
 from moddistill.policy import PolicyError
 from moddistill.records import RowError
@@ -22,21 +34,48 @@ from omegaconf import OmegaConf
 OmegaConf.register_new_resolver("dirname", lambda s: re.sub(r"[^\w.,=+-]+", "_", str(s))[:150] or "default",
                                 replace=True)
 
-# Errors a user fixes by changing an input, a path or an override: one clear line, exit status 1,
-# no traceback. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (RowError, UserError, PolicyError, PromptError, TeacherError, FileNotFoundError, FileExistsError)
+EXIT_OK, EXIT_FAILURE, EXIT_USER_ERROR = 0, 1, 2
+# Errors a user fixes by changing an input, a path or an override (Hydra's own: an unknown key or group
+# option, an override that does not parse). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (RowError, UserError, PolicyError, PromptError, TeacherError, FileNotFoundError, FileExistsError,
+               CompactHydraException, MissingMandatoryValue)
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Run a script's Hydra ``main`` under the exit-code contract (what every ``scripts/*.py`` calls): this
+    catches Hydra's own errors (an override that names no key, a group option that does not exist)."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of exiting 1 itself, so its errors reach us
+    try:
+        main()
+    except USER_ERRORS as e:
+        _user_error(e)
 
 
 def user_errors(main):
+    """The task function's user errors end the script with exit code 2 and one line (Hydra never sees them)."""
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except USER_ERRORS as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(1)
-
+            _user_error(e)
     return wrapper
+
+
+def _user_error(e: BaseException) -> None:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def checked(script: str):
+    """The task function runs only on a config that ``config_checks.SCHEMAS[script]`` accepts."""
+    def decorate(main):
+        @functools.wraps(main)
+        def wrapper(cfg):
+            check_config(cfg, script)
+            return main(cfg)
+        return wrapper
+    return decorate
 
 
 def sweep_jobs(main):

@@ -89,11 +89,12 @@ def verify_export(export_dir: str | Path) -> dict:
         raise FileNotFoundError(f"{root}: not a moddistill export (no {MANIFEST})")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{path}: unsupported export format {manifest.get('format')!r}")
+        raise UserError(f"{path}: unsupported export format {manifest.get('format')!r} (this moddistill reads "
+                        f"{EXPORT_FORMAT!r}; re-export the run with it)")
     actual = file_hashes(root)
     for name, digest in manifest["files"].items():
         if actual.get(name) != digest:
-            raise ValueError(f"{root / name}: {'missing' if name not in actual else 'SHA-256 mismatch'} "
+            raise UserError(f"{root / name}: {'missing' if name not in actual else 'SHA-256 mismatch'} "
                              "(the export was modified after it was written)")
     return manifest
 

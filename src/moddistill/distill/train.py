@@ -30,6 +30,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from moddistill.config import save_config, to_dict
+from moddistill.config_checks import ConfigError
 from moddistill.distill.checkpoint import (
     ADAPTER_DIR, BASE_MODEL_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, TOKENIZER_DIR, VALIDATION_SCORES_FILE, point_latest,
 )
@@ -53,6 +54,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     state = PartialState()
     run_dir, cfg = _prepare_run(cfg, state)
     set_seed(int(cfg.seed))
+    args = _training_args(cfg, run_dir)  # before any data is read: a bad trainer.args value fails at once
     data = prepare_training_data(cfg, run_dir)
     ids = data.policy.ids
 
@@ -80,7 +82,6 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         log.info("%s: %d trainable of %d parameters (%.2f%%)", method, trainable, total, 100 * trainable / total)
     pos_weight = positive_weights(data.labels("train"), cfg.trainer.pos_weight, float(cfg.trainer.max_pos_weight))
 
-    args = _training_args(cfg, run_dir)
     trainer = Trainer(
         model=model,
         args=args,
@@ -218,7 +219,10 @@ def _training_args(cfg: DictConfig, run_dir: Path) -> TrainingArguments:
         ddp_find_unused_parameters=False,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    return TrainingArguments(**{**defaults, **to_dict(cfg.trainer.args)})
+    try:
+        return TrainingArguments(**{**defaults, **to_dict(cfg.trainer.args)})
+    except (ValueError, TypeError) as e:  # TrainingArguments' own checks of how its flags combine
+        raise ConfigError(f"trainer.args: {e}") from None
 
 
 def use_bf16(precision: str) -> bool:

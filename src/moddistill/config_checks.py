@@ -1,0 +1,310 @@
+"""Every script's config checked before any data or model is loaded: types, ranges, enum values, input paths,
+unknown keys in our own config groups, and ``trainer.args`` against ``TrainingArguments``' own fields.
+
+A wrong override (``trainer.args.num_train_epochs=abc``, ``data.on_error=skp``) used to surface minutes later
+as a ``TypeError`` deep in a library; here it is one line naming the key and what it accepts. The rules are
+plain data (``SCHEMAS``), one table per script, so adding a key to a yaml file means adding its rule here, and
+``tests/test_config_checks.py`` fails until it is (every key of every composed config must have a rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from moddistill.errors import UserError
+from moddistill.records import ON_ERROR as READ_MODES
+from moddistill.teacher.openai_backend import STRUCTURED_OUTPUT
+from moddistill.teacher.prompts import MODES as PROMPT_MODES
+
+
+class ConfigError(UserError):
+    """A config value a script cannot run with; the message names the key and what it accepts."""
+
+
+Check = Callable[[str, Any], None]
+ANY: Check = lambda key, value: None  # noqa: E731 - free-form (a text, a mapping the code validates itself)
+
+
+def _fail(key: str, value: Any, wanted: str) -> None:
+    raise ConfigError(f"config key {key}={value!r}: expected {wanted}")
+
+
+def number(lo: float | None = None, hi: float | None = None, *, integer: bool = False,
+           optional: bool = False, lo_open: bool = False) -> Check:
+    """An int (``integer``) or any real number in [lo, hi] (``lo_open``: (lo, hi]); ``optional``: null allowed."""
+    def check(key: str, value: Any) -> None:
+        if value is None and optional:
+            return
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            _fail(key, value, ("an integer" if integer else "a number") + _range(lo, hi, lo_open)
+                  + (" or null" if optional else ""))
+        if (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi):
+            _fail(key, value, ("an integer" if integer else "a number") + _range(lo, hi, lo_open))
+    return check
+
+
+def _range(lo, hi, lo_open) -> str:
+    if lo is not None and hi is not None:
+        return f" in {'(' if lo_open else '['}{lo}, {hi}]"
+    if lo is not None:
+        return f" {'>' if lo_open else '>='} {lo}"
+    return f" <= {hi}" if hi is not None else ""
+
+
+def choice(*allowed: Any) -> Check:
+    def check(key: str, value: Any) -> None:
+        if value not in allowed:
+            _fail(key, value, "one of " + ", ".join(map(repr, allowed)))
+    return check
+
+
+def either(*checks: Check, wanted: str) -> Check:
+    def check(key: str, value: Any) -> None:
+        for c in checks:
+            try:
+                c(key, value)
+                return
+            except ConfigError:
+                pass
+        _fail(key, value, wanted)
+    return check
+
+
+def text(*, optional: bool = False, required: bool = True) -> Check:
+    def check(key: str, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or (required and not value.strip()):
+            _fail(key, value, "a non-empty text" + (" or null" if optional else ""))
+    return check
+
+
+def boolean(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(key, value, "true or false")
+
+
+def existing(kind: str = "file", *, optional: bool = False) -> Check:
+    """A path that exists now (``kind``: file | dir | any); inputs are checked before any work starts."""
+    def check(key: str, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or not value.strip():
+            _fail(key, value, f"the path of an existing {kind}")
+        path = Path(value)
+        ok = path.is_file() if kind == "file" else path.is_dir() if kind == "dir" else path.exists()
+        if not ok:
+            raise ConfigError(f"config key {key}={value!r}: no such {kind}")
+    return check
+
+
+def int_range_pair(key: str, value: Any) -> None:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value) and value[0] <= value[1]):
+        _fail(key, value, "[min, max] with 1 <= min <= max")
+
+
+def mapping(key: str, value: Any) -> None:
+    if not isinstance(value, Mapping):
+        _fail(key, value, "a mapping {key: value}")
+
+
+def string_list(key: str, value: Any) -> None:
+    if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+        _fail(key, value, "a list of texts")
+
+
+FRACTION = number(0, 1)
+POSITIVE_INT = number(1, integer=True)
+COUNT = number(0, integer=True)
+ON_ERROR = choice(*READ_MODES)
+# the allowed values of keys read by torch/scikit-learn modules, spelled out so that checking a config stays a
+# light import (tests/test_config_checks.py holds them equal to the modules' own constants)
+POOLINGS = ("mean", "cls")  # distill/student.py
+NGRAM_FITS = ("joint", "stacked")  # distill/ngrams.py
+THRESHOLD_STRATEGIES = ("global", "per_policy")  # evaluation/thresholds.py
+
+# --- config groups (closed: a key not listed here is a typo) ------------------------------------------------
+
+POLICY = {"id": text(), "version": ANY, "title": text(), "description": text(), "policies": ANY}
+DATA = {
+    "listings": existing("file"), "columns": mapping, "on_error": ON_ERROR, "policy_cases": existing("file"),
+    "validation_fraction": number(0, 0.5, lo_open=True), "group_threshold": FRACTION, "leakage_threshold": FRACTION,
+}
+NGRAM = {"buckets": POSITIVE_INT, "char_ngrams": int_range_pair, "word_ngrams": int_range_pair,
+         "fit": choice(*NGRAM_FITS), "C": number(0, lo_open=True)}
+MODEL = {
+    "name": text(), "pretrained": text(optional=True), "tokenizer": text(optional=True), "config": ANY,
+    "target_modules": either(choice("all-linear"), string_list, wanted="'all-linear' or a list of module names"),
+    "modules_to_save": string_list, "max_length": POSITIVE_INT, "pooling": choice(*POOLINGS),
+    "ngram": "ngram", "freeze_embeddings": boolean,
+}
+PEFT = {"method": choice("lora", "full"), "r": POSITIVE_INT, "alpha": POSITIVE_INT, "dropout": number(0, 1),
+        "bias": choice("none", "all", "lora_only"), "loraplus_lr_ratio": number(0, optional=True, lo_open=True)}
+TRAINER = {
+    "pos_weight": either(choice("none", "balanced"), number(0, lo_open=True),
+                         wanted="'none', 'balanced' or a positive number"),
+    "max_pos_weight": number(1), "head_lr_ratio": number(0, lo_open=True),
+    "early_stopping_patience": number(1, integer=True, optional=True),
+    "ngram_learning_rate": number(0, optional=True, lo_open=True), "precision": choice("auto", "bf16", "fp32"),
+    "args": "training_arguments",
+}
+REPLAY_TEACHER = {"backend": choice("replay"), "labels": existing("file")}
+OPENAI_TEACHER = {
+    "backend": choice("openai"), "base_url": text(), "model": text(), "api_key_env": text(optional=True),
+    "concurrency": POSITIVE_INT, "requests_per_minute": number(0, optional=True, lo_open=True),
+    "tokens_per_minute": number(0, optional=True, lo_open=True), "timeout_s": number(0, lo_open=True),
+    "max_retries": COUNT, "backoff_base_s": number(0), "backoff_max_s": number(0), "parse_retries": COUNT,
+    "structured_output": choice("auto", *STRUCTURED_OUTPUT), "logprobs": boolean,
+    "top_logprobs": number(0, 20, integer=True), "max_tokens": POSITIVE_INT, "temperature": number(0, 2),
+    "samples": POSITIVE_INT, "sample_temperature": number(0, 2), "seed": number(integer=True, optional=True),
+    "extra_body": mapping, "prices": mapping,
+}
+PROMPT = {"name": text(), "mode": choice(*PROMPT_MODES), "clauses": boolean,
+          "examples": number(0, integer=True, optional=True), "lookalikes": number(0, integer=True, optional=True),
+          "system": text(), "user": text()}
+BASELINE = {"_target_": text(), "char_ngram_range": int_range_pair, "char_min_df": POSITIVE_INT,
+            "word_ngram_range": int_range_pair, "word_min_df": POSITIVE_INT, "sublinear_tf": boolean,
+            "C": number(0, lo_open=True), "class_weight": choice("balanced", None), "max_iter": POSITIVE_INT,
+            "solver": text()}
+RUN_KEYS = {"experiment": text(), "seed": number(integer=True), "threshold_strategy": choice(*THRESHOLD_STRATEGIES),
+            "output_dir": text(), "evaluate": boolean}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "train": {**RUN_KEYS, "policy": POLICY, "data": DATA, "teacher": REPLAY_TEACHER, "model": MODEL, "peft": PEFT,
+              "trainer": TRAINER, "resume_from": existing("dir", optional=True)},
+    "baseline": {**RUN_KEYS, "policy": POLICY, "data": DATA, "teacher": REPLAY_TEACHER, "baseline": BASELINE},
+    "label": {"policy": POLICY, "teacher": OPENAI_TEACHER, "prompt": PROMPT, "input": existing("file"),
+              "output": text(), "on_error": ON_ERROR, "columns": mapping, "cache": text(optional=True),
+              "progress": boolean},
+    "evaluate": {"policy": POLICY, "checkpoint": existing("dir", optional=True),
+                 "teacher_labels": existing("file", optional=True), "policy_cases": existing("file", optional=True),
+                 "thresholds": either(choice("validation"), number(0, 1), wanted="'validation' or a number in [0, 1]"),
+                 "batch_size": POSITIVE_INT, "output_dir": text(optional=True)},
+    "export": {"checkpoint": existing("dir"), "export_dir": text(optional=True), "overwrite": boolean,
+               "allow_collapsed": boolean},
+    "predict": {"export_dir": existing("dir"), "input": existing("file"), "output": text(), "on_error": ON_ERROR,
+                "columns": mapping, "batch_size": POSITIVE_INT, "allow_empty": boolean},
+    "leaderboard": {"root": existing("dir"), "output": text(), "bootstrap": COUNT, "seed": number(integer=True),
+                    "cases": text(optional=True)},
+    "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),
+                  "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT},
+}
+NESTED = {"ngram": NGRAM}
+
+
+def check_config(cfg: DictConfig, script: str) -> None:
+    """Raise ConfigError for the first key of ``cfg`` that ``SCHEMAS[script]`` refuses or does not know.
+
+    Missing mandatory values (``???``) are reported by name; Hydra's own ``hydra`` node is not ours to check.
+    """
+    missing = _missing_keys(cfg)
+    if missing:
+        raise ConfigError(f"config key {missing[0]} is required: pass {missing[0]}=...")
+    _check_node(OmegaConf.to_container(cfg, resolve=True), SCHEMAS[script], prefix="")
+
+
+def _missing_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    out = []
+    for key in cfg:
+        if key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if OmegaConf.is_missing(cfg, key):
+            out.append(name)
+        elif isinstance(cfg[key], DictConfig):
+            out += _missing_keys(cfg[key], name + ".")
+    return out
+
+
+def _check_node(node: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if key == "hydra" and not prefix:
+            continue
+        rule = schema.get(key)
+        if rule is None:
+            raise ConfigError(f"config key {name} is unknown{_did_you_mean(key, schema)}; known keys "
+                              f"{'under ' + prefix.rstrip('.') if prefix else 'at the top level'}: "
+                              + ", ".join(sorted(schema)))
+        if isinstance(rule, dict):
+            if not isinstance(value, Mapping):
+                _fail(name, value, "a mapping")
+            _check_node(value, rule, name + ".")
+        elif rule == "training_arguments":
+            check_training_arguments(value, prefix=name + ".")
+        elif isinstance(rule, str):
+            if value is not None:
+                if not isinstance(value, Mapping):
+                    _fail(name, value, "a mapping or null")
+                _check_node(value, NESTED[rule], name + ".")
+        else:
+            rule(name, value)
+
+
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_training_arguments(args: Mapping[str, Any], prefix: str = "trainer.args.") -> None:
+    """Each key must be a field of ``transformers.TrainingArguments`` and its value of that field's type."""
+    from transformers import TrainingArguments
+
+    fields = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
+    hints = typing.get_type_hints(TrainingArguments)
+    for key, value in args.items():
+        if key not in fields:
+            raise ConfigError(f"config key {prefix}{key} is not a TrainingArguments flag"
+                              f"{_did_you_mean(key, fields)}")
+        if not _fits(value, hints.get(key, Any)):
+            raise ConfigError(f"config key {prefix}{key}={value!r}: expected {_type_name(hints.get(key, Any))}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any or hint is object:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        enums = [h for h in typing.get_args(hint) if isinstance(h, type) and issubclass(h, enum.Enum)]
+        if enums and isinstance(value, str):  # `SchedulerType | str`: the text must still name a member
+            return any(_fits(value, e) for e in enums)
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return value in {m.value for m in hint} or value in {m.name for m in hint}
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, (list, tuple, ListConfig))
+    if origin is dict or hint is dict:
+        return isinstance(value, Mapping)
+    return True  # a type we do not model (a callable, a class): TrainingArguments itself checks it
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        enums = [h for h in typing.get_args(hint) if isinstance(h, type) and issubclass(h, enum.Enum)]
+        return " or ".join(_type_name(h) for h in (enums or typing.get_args(hint)))
+    if hint is type(None):
+        return "null"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in hint)
+    return getattr(hint, "__name__", str(hint))

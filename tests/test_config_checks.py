@@ -1,0 +1,118 @@
+"""Config checks (config_checks.py): every shipped config passes, and each kind of wrong value is refused in one
+line that names the key, before any data or model is loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from moddistill.config_checks import ConfigError, check_config, check_training_arguments
+from tests.conftest import CONF, POLICY_CASES, SAMPLE_LISTINGS, compose_config
+
+REQUIRED = {
+    "train": [], "baseline": [], "evaluate": [], "leaderboard": [], "benchmark": [],
+    "predict": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl"],
+    "export": [f"checkpoint={CONF}"],
+    "label": [f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=some-model"],
+}
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+SHIPPED = ([("train", [f"model={m}"]) for m in _options("model")]
+           + [("train", [f"experiment={e}"]) for e in _options("experiment")]
+           + [("train", ["peft=full"]), ("baseline", ["experiment=review_spam"])]
+           + [("label", [f"prompt={p}"]) for p in _options("prompt")]
+           + [(script, []) for script in REQUIRED])
+
+
+@pytest.mark.parametrize("script, overrides", SHIPPED, ids=lambda x: x if isinstance(x, str) else ",".join(x))
+def test_every_shipped_config_passes(script, overrides):
+    """Also the guard for new keys: a key added to a yaml file without a rule in SCHEMAS fails here."""
+    check_config(compose_config(script, REQUIRED[script] + overrides), script)
+
+
+BAD = [
+    ("train", "trainer.args.num_train_epochs=abc", "trainer.args.num_train_epochs='abc': expected float"),
+    ("train", "trainer.args.learning_rat=0.1", None),  # not even composed: Hydra refuses an unknown key
+    ("train", "+trainer.args.learning_rat=0.1", "trainer.args.learning_rat is not a TrainingArguments flag "
+                                               "(did you mean learning_rate?)"),
+    ("train", "trainer.args.eval_strategy=sometimes", "trainer.args.eval_strategy='sometimes': expected"),
+    ("train", "data.on_error=skp", "data.on_error='skp': expected one of 'raise', 'skip'"),
+    ("train", "+data.validaton_fraction=0.2", "data.validaton_fraction is unknown (did you mean validation_fraction?)"),
+    ("train", "data.validation_fraction=1.5", "data.validation_fraction=1.5: expected a number in (0, 0.5]"),
+    ("train", "data.leakage_threshold=-0.1", "data.leakage_threshold=-0.1: expected a number in [0, 1]"),
+    ("train", "data.listings=/no/such/file.jsonl", "data.listings='/no/such/file.jsonl': no such file"),
+    ("train", "trainer.pos_weight=-1", "trainer.pos_weight=-1: expected 'none', 'balanced' or a positive number"),
+    ("train", "trainer.precision=fp8", "trainer.precision='fp8': expected one of 'auto', 'bf16', 'fp32'"),
+    ("train", "peft.method=qlora", "peft.method='qlora': expected one of 'lora', 'full'"),
+    ("train", "model.max_length=0", "model.max_length=0: expected an integer >= 1"),
+    ("train", "model.pooling=max", "model.pooling='max': expected one of 'mean', 'cls'"),
+    ("train", "threshold_strategy=best", "threshold_strategy='best': expected one of 'global', 'per_policy'"),
+    ("train", "seed=1.5", "seed=1.5: expected an integer"),
+    ("train", "resume_from=/no/such/run", "resume_from='/no/such/run': no such dir"),
+    ("baseline", "baseline.C=0", "baseline.C=0: expected a number > 0"),
+    ("predict", "batch_size=0", "batch_size=0: expected an integer >= 1"),
+    ("predict", "allow_empty=maybe", "allow_empty='maybe': expected true or false"),
+    ("label", "teacher.concurrency=0", "teacher.concurrency=0: expected an integer >= 1"),
+    ("label", "teacher.temperature=3", "teacher.temperature=3: expected a number in [0, 2]"),
+    ("label", "teacher.structured_output=xml", "teacher.structured_output='xml': expected one of"),
+    ("evaluate", "thresholds=high", "thresholds='high': expected 'validation' or a number in [0, 1]"),
+    ("leaderboard", "bootstrap=-5", "bootstrap=-5: expected an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize("script, override, message", [b for b in BAD if b[2]], ids=lambda x: str(x)[:40])
+def test_a_bad_value_is_refused_naming_the_key(script, override, message):
+    cfg = compose_config(script, REQUIRED[script] + [override])
+    with pytest.raises(ConfigError) as e:
+        check_config(cfg, script)
+    assert str(e.value).startswith("config key ") and message in str(e.value)
+
+
+def test_ngram_settings_are_checked_when_the_channel_is_on():
+    cfg = compose_config("train", ["experiment=demo", "model.ngram.fit=both"])
+    with pytest.raises(ConfigError, match=r"model\.ngram\.fit='both': expected one of 'joint', 'stacked'"):
+        check_config(cfg, "train")
+    cfg = compose_config("train", ["experiment=demo", "model.ngram.char_ngrams=[5,2]"])
+    with pytest.raises(ConfigError, match=r"model\.ngram\.char_ngrams=\[5, 2\]: expected \[min, max\]"):
+        check_config(cfg, "train")
+
+
+def test_a_missing_mandatory_value_is_named():
+    with pytest.raises(ConfigError, match=r"config key export_dir is required: pass export_dir=\.\.\."):
+        check_config(compose_config("predict", [f"input={POLICY_CASES}", "output=x.jsonl"]), "predict")
+
+
+def test_training_arguments_are_checked_by_their_own_field_types():
+    check_training_arguments({"num_train_epochs": 3, "learning_rate": 1e-4, "warmup_steps": 0.06,
+                              "report_to": ["tensorboard"], "eval_strategy": "epoch", "eval_steps": None,
+                              "bf16": True, "max_steps": -1})
+    with pytest.raises(ConfigError, match="trainer.args.bf16='yes': expected bool"):
+        check_training_arguments({"bf16": "yes"})
+    with pytest.raises(ConfigError, match="trainer.args.per_device_train_batch_size=1.5: expected int"):
+        check_training_arguments({"per_device_train_batch_size": 1.5})
+
+
+def test_training_flags_that_do_not_combine_fail_before_any_data_is_read(sample_slice, tmp_path, monkeypatch):
+    import moddistill.distill.train as train_module
+    from tests.conftest import tiny_overrides
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read before trainer.args were checked")
+
+    monkeypatch.setattr(train_module, "prepare_training_data", no_data)
+    cfg = compose_config("train", tiny_overrides(sample_slice, tmp_path / "run", "trainer.args.save_strategy=steps"))
+    with pytest.raises(ConfigError, match=r"^trainer\.args: .*strateg"):
+        train_module.train(cfg)
+
+
+def test_allowed_values_spelled_out_for_a_light_import_match_the_modules_that_read_them():
+    from moddistill import config_checks
+    from moddistill.distill.ngrams import FITS
+    from moddistill.distill.student import POOLINGS
+    from moddistill.evaluation.thresholds import STRATEGIES
+
+    assert (config_checks.POOLINGS, config_checks.NGRAM_FITS, config_checks.THRESHOLD_STRATEGIES) == (
+        POOLINGS, FITS, STRATEGIES)
