@@ -183,7 +183,10 @@ RUN_KEYS = {"experiment": text(), "seed": number(integer=True), "threshold_strat
 SCHEMAS: dict[str, dict[str, Any]] = {
     "train": {**RUN_KEYS, "policy": POLICY, "data": DATA, "teacher": REPLAY_TEACHER, "model": MODEL, "peft": PEFT,
               "trainer": TRAINER, "resume_from": existing("dir", optional=True)},
-    "baseline": {**RUN_KEYS, "policy": POLICY, "data": DATA, "teacher": REPLAY_TEACHER, "baseline": BASELINE},
+    # an experiment file configures its student and its baseline at once (make demo: baseline.py experiment=demo):
+    # the student's keys are checked by the student's rules, and the baseline ignores them
+    "baseline": {**RUN_KEYS, "policy": POLICY, "data": DATA, "teacher": REPLAY_TEACHER, "baseline": BASELINE,
+                 "model": MODEL, "peft": PEFT, "trainer": TRAINER},
     "label": {"policy": POLICY, "teacher": OPENAI_TEACHER, "prompt": PROMPT, "input": existing("file"),
               "output": text(), "on_error": ON_ERROR, "columns": mapping, "cache": text(optional=True),
               "progress": boolean},
