@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification
 
 from moddistill.distill.checkpoint import Run
+from moddistill.errors import UserError
 from moddistill.export import MANIFEST, export_run, verify_export
 from moddistill.listings import read_listings, render_listing
 from moddistill.records import RowError
@@ -55,6 +56,40 @@ def test_tampered_export_is_refused(exported, tmp_path):
     shutil.copytree(exported, copy)
     (copy / "tokenizer_config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ValueError, match="SHA-256 mismatch"):
+        verify_export(copy)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["thresholds"].update({m["labels"][0]: 0.01}),  # the most sensitive number in the export
+    lambda m: m["labels"].reverse(),
+    lambda m: m.update(max_length=8),
+    lambda m: m["files"].pop("model.safetensors"),  # dropping a file from the hash list
+])
+def test_an_edited_manifest_is_refused(exported, tmp_path, edit):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    manifest = json.loads((copy / "moddistill.json").read_text(encoding="utf-8"))
+    edit(manifest)
+    (copy / "moddistill.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    with pytest.raises(UserError, match=r"moddistill\.json: edited after export"):
+        verify_export(copy)
+    proc = subprocess.run([sys.executable, "scripts/predict.py", f"export_dir={copy}",
+                           f"input={ROOT / 'data' / 'policy_cases' / 'marketplace_v1.jsonl'}", f"output={tmp_path}/p.jsonl"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "edited after export" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_export_of_an_older_format_says_so(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    manifest = json.loads((copy / "moddistill.json").read_text(encoding="utf-8"))
+    manifest["format"] = "moddistill-export/1"
+    (copy / "moddistill.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(UserError, match=r"unsupported export format 'moddistill-export/1' .*re-export"):
         verify_export(copy)
 
 
@@ -113,3 +148,61 @@ def test_teacher_labels_are_scored_like_the_student(sample_slice, policy, tmp_pa
     missing = write_jsonl(tmp_path / "partial.jsonl", rows[1:])
     with pytest.raises(Exception, match=cases[0]["id"]):
         evaluate_teacher_labels(missing, policy, policy_cases=sample_slice["cases"], output_dir=tmp_path / "ev2")
+
+
+def test_predict_keeps_input_order_and_flags_at_or_above_each_threshold(exported, sample_slice):
+    """With signal: the tiny model's head is scaled so scores spread across (0, 1), thresholds sit inside that
+    spread, and each listing is also scored alone through a plain forward pass (no batching, no length sort)."""
+    import torch
+
+    from moddistill.runtime import ExportedModel
+    from moddistill.scoring import encode
+
+    model = ExportedModel.load(exported)
+    listings, _ = read_listings(sample_slice["cases"])
+    texts = [render_listing(x) for x in listings]
+
+    def scored_alone() -> np.ndarray:
+        with torch.no_grad():
+            return np.array([model.model(**encode([t], model.tokenizer, model.model.config,
+                                                  max_length=model.manifest["max_length"])).logits[0].numpy()
+                             for t in texts])
+
+    head = model.model.classifier
+    with torch.no_grad():  # a random head, then centred and scaled so each policy's logits have std 2
+        torch.manual_seed(0)
+        head.weight.normal_()
+        head.bias.zero_()
+        logits = scored_alone()
+        scale = torch.from_numpy(2.0 / logits.std(axis=0))
+        head.weight.mul_(scale[:, None])
+        head.bias.copy_(-torch.from_numpy(logits.mean(axis=0)) * scale)
+    alone = 1 / (1 + np.exp(-scored_alone()))
+    assert (alone.std(axis=0) > 0.1).all()  # scores spread: a wrong order or threshold is observable
+    batched = model.score(listings, batch_size=7)
+    np.testing.assert_allclose(batched, alone, atol=2e-5)  # same rows, in input order
+    thresholds = {p: float(np.median(batched[:, k])) for k, p in enumerate(model.labels)}
+    thresholds[model.labels[0]] = float(batched[3, 0])  # exactly one listing's score: flagged (>=)
+    model.manifest["thresholds"] = thresholds
+    rows = model.predict(listings, batch_size=7)
+    assert [r["id"] for r in rows] == [x.id for x in listings]
+    got = np.array([[r["scores"][p] for p in model.labels] for r in rows])
+    np.testing.assert_allclose(got, alone, atol=2e-5)
+    for row, s in zip(rows, batched):
+        assert row["flagged"] == [p for k, p in enumerate(model.labels) if s[k] >= thresholds[p]]
+    assert model.labels[0] in rows[3]["flagged"]
+    flagged_counts = [sum(p in r["flagged"] for r in rows) for p in model.labels]
+    assert all(0 < n < len(rows) for n in flagged_counts)
+
+
+def test_the_thresholds_chosen_on_validation_are_the_ones_exported(exported, tiny_run):
+    from moddistill.evaluation.thresholds import select_thresholds
+
+    run = Run.open(tiny_run)
+    rows = read_jsonl(tiny_run / "validation_scores.jsonl")
+    ids = list(run.policy.ids)
+    teacher = np.array([[r["teacher"][p] for p in ids] for r in rows])
+    student = np.array([[r["student"][p] for p in ids] for r in rows])
+    chosen = select_thresholds(teacher >= 0.5, student, ids, strategy=run.cfg.threshold_strategy)
+    manifest = json.loads((exported / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["thresholds"] == chosen == run.thresholds

@@ -3,11 +3,13 @@
 The directory loads with plain ``transformers.AutoModelForSequenceClassification.from_pretrained`` (LoRA
 merged into the base, ``config.id2label`` = policy ids) and carries ``moddistill.json``: policy version,
 label order, per-policy thresholds (chosen on validation data, never on policy cases), the input
-rendering version, metrics, provenance, and the SHA-256 of every file.
+rendering version, metrics, provenance, the SHA-256 of every file, and the SHA-256 of its own content
+(``manifest_sha256``), so an edited threshold or label order is refused at load like an edited weight file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import datetime, timezone
@@ -23,7 +25,8 @@ from moddistill.provenance import git_commit, sha256_file
 
 
 MANIFEST = "moddistill.json"
-EXPORT_FORMAT = "moddistill-export/1"
+EXPORT_FORMAT = "moddistill-export/2"  # /2: the manifest covers itself (manifest_sha256)
+MANIFEST_DIGEST = "manifest_sha256"
 
 
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
@@ -72,8 +75,16 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         },
         "files": file_hashes(out),
     }
+    manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return out
+
+
+def manifest_digest(manifest: dict) -> str:
+    """SHA-256 of the manifest's content without its own digest, as canonical JSON (sorted keys, no spaces)."""
+    content = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -87,10 +98,18 @@ def verify_export(export_dir: str | Path) -> dict:
     path = root / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{root}: not a moddistill export (no {MANIFEST})")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not a readable manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: not a readable manifest (a JSON object is expected)")
     if manifest.get("format") != EXPORT_FORMAT:
         raise UserError(f"{path}: unsupported export format {manifest.get('format')!r} (this moddistill reads "
                         f"{EXPORT_FORMAT!r}; re-export the run with it)")
+    if manifest.get(MANIFEST_DIGEST) != manifest_digest(manifest):
+        raise UserError(f"{path}: edited after export (its content no longer matches {MANIFEST_DIGEST}); "
+                        "thresholds, labels and the input contract are only trusted as exported: re-export the run")
     actual = file_hashes(root)
     for name, digest in manifest["files"].items():
         if actual.get(name) != digest:
