@@ -136,3 +136,42 @@ def test_one_policy_label_space_on_the_policy_cases(cases):
     assert result["per_policy"]["weapons"]["precision"] == 1.0
     assert result["macro_f1"] == pytest.approx(result["per_policy"]["weapons"]["f1"])
     assert set(result["per_policy"]) == {"weapons"} and result["calibration"]["pairs"] == len(cases)
+
+
+def _case(cid, expected=(), kind="mft", variant_of=None, direction=None, tags=(), language="en"):
+    from moddistill.evaluation.policy_cases import PolicyCase
+    from moddistill.listings import Listing
+
+    listing = Listing(id=cid, title=f"title {cid}", description="", category="c", price=1.0, currency="USD",
+                      market="US", language=language)
+    return PolicyCase(listing, tuple(expected), None, kind, variant_of, direction, tuple(tags))
+
+
+def test_evaluation_semantics_on_a_hand_built_suite():
+    """Exact failed ids for invariance and direction, the error list, slices and look-alike false rejects."""
+    ids = ["a", "b"]
+    cases = [
+        _case("m1", ["a"]),                                            # flagged a: right
+        _case("m2", ["b"], language="th"),                             # b missed: an error
+        _case("l1", tags=["lookalike"]),                               # allowed, flagged a: false reject
+        _case("l2", tags=["lookalike"], language="th"),                # allowed, clean
+        _case("i1", ["a"], kind="inv", variant_of="m1"),               # same decision as m1: consistent
+        _case("i2", ["b"], kind="inv", variant_of="m2"),               # flagged b unlike m2: inconsistent
+        _case("d1", kind="dir", variant_of="m1", direction=("a", "down")),  # a 0.9 -> 0.2: passed
+        _case("d2", kind="dir", variant_of="m2", direction=("b", "up")),    # b 0.3 -> 0.1: failed
+    ]
+    scores = np.array([[0.9, 0.1], [0.1, 0.3], [0.7, 0.1], [0.2, 0.2],
+                       [0.8, 0.1], [0.1, 0.6], [0.2, 0.1], [0.1, 0.1]])
+    result = evaluate_cases(cases, scores, ids, {"a": 0.5, "b": 0.5})
+    assert result["invariance"] == {"n": 2, "consistent": 0.5, "failed": ["i2"]}
+    assert result["directional"] == {"n": 2, "passed": 0.5, "failed": ["d2"]}
+    assert [(e["id"], e["expected"], e["flagged"]) for e in result["errors"]] == [
+        ("m2", ["b"], []), ("l1", [], ["a"])]
+    assert result["false_reject"]["lookalike"] == {"n": 2, "rate": 0.5}
+    # a: m1, i1 true positives, l1 a false flag -> F1 0.8; b: m2 missed, i2 found -> F1 2/3
+    assert result["per_policy"]["a"]["f1"] == pytest.approx(0.8)
+    assert result["per_policy"]["b"]["f1"] == pytest.approx(2 / 3)
+    assert result["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    thai = result["slices"]["language"]["th"]  # m2 (missed) and l2 (clean): only b has a case
+    assert thai["n"] == 2 and thai["macro_f1"] == 0.0 and thai["decision_accuracy"] == 0.5
+    assert result["slices"]["kind"]["dir"]["decision_accuracy"] == 1.0  # both dir cases allowed, neither flagged

@@ -47,6 +47,52 @@ def test_training_refuses_rows_that_copy_a_policy_case(sample_slice, tmp_path):
     assert leakage["exact"] >= 3
 
 
+def test_a_near_duplicate_of_a_case_is_refused_at_the_configured_threshold(sample_slice, tmp_path):
+    """A case with its last word changed (word-trigram Jaccard in [0.8, 0.95)): refused at 0.8 (the default),
+    kept at 0.95."""
+    from moddistill.distill.data import prepare_training_data
+    from moddistill.near_duplicates import jaccard, shingles
+
+    def near_copy(case):
+        words = case["description"].split()[:-1] + ["zzqx"]  # a word no listing has
+        near = {**{k: case[k] for k in ("title", "category", "price", "currency", "market", "language")},
+                "id": "near-0", "description": " ".join(words)}
+        return near, jaccard(shingles(f"{case['title']} {case['description']}"),
+                             shingles(f"{near['title']} {near['description']}"))
+
+    case, near = next((c, n) for c in read_jsonl(sample_slice["cases"]) for n, sim in [near_copy(c)]
+                      if 0.8 <= sim < 0.95)
+    data = {**sample_slice,
+            "listings": write_jsonl(tmp_path / "l.jsonl", read_jsonl(sample_slice["listings"]) + [near]),
+            "labels": write_jsonl(tmp_path / "t.jsonl", read_jsonl(sample_slice["labels"]) + [
+                {"id": "near-0", "labels": case["expected"]}])}
+    for threshold, refused in ((0.8, True), (0.95, False)):
+        cfg = compose_config("train", tiny_overrides(data, tmp_path / str(threshold),
+                                                     f"data.leakage_threshold={threshold}"))
+        prepared = prepare_training_data(cfg, tmp_path / str(threshold))
+        kept = {r.listing.id for r in prepared.train + prepared.validation}
+        assert ("near-0" in prepared.report["leakage"]["dropped_ids"]) is refused
+        assert ("near-0" not in kept) is refused
+        assert prepared.report["leakage"]["near"] == int(refused) and prepared.report["leakage"]["exact"] == 0
+
+
+def test_skipped_bad_rows_of_a_training_run_land_in_its_rejects_dir(sample_slice, tmp_path):
+    from moddistill.distill.data import prepare_training_data
+
+    listings = read_jsonl(sample_slice["listings"])
+    listings[4]["price"] = "ask me"
+    listings[9]["language"] = "English"
+    data = {**sample_slice, "listings": write_jsonl(tmp_path / "l.jsonl", listings)}
+    cfg = compose_config("train", tiny_overrides(data, tmp_path / "run", "data.on_error=skip"))
+    prepared = prepare_training_data(cfg, tmp_path / "run")
+    rejects = read_jsonl(tmp_path / "run" / "rejects" / "listings_rejects.jsonl")
+    assert [(r["location"], r["field"]) for r in rejects] == [("line 5", "price"), ("line 10", "language")]
+    read = prepared.report["listings"]
+    assert (read["read"], read["kept"], read["rejected"]) == (len(listings), len(listings) - 2, 2)
+    # their labels have no listing now: counted as unused, not an error
+    assert prepared.report["join"]["unused_labels"] == 2
+
+
 class KillAfterStep(TrainerCallback):
     """Simulates a kill: raises at the end of a step, before that step's checkpoint is written."""
 
