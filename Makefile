@@ -11,7 +11,7 @@ CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo student-cpu test test-slow test-llm benchmark baseline leaderboard clean
+.PHONY: setup demo student-cpu test test-slow test-llm benchmark baseline leaderboard mutation clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,13 @@ student-cpu: $(E5_DIR)/model.safetensors
 test: $(STAMP)
 	$(PY) -m pytest
 
+# mutation testing of the modules that decide outcomes ([tool.mutmut] in pyproject.toml; about 1 minute, not in CI)
+mutation: $(STAMP)
+	$(PY) -m pip install -q "mutmut==3.8.1"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
@@ -67,4 +74,4 @@ leaderboard: $(STAMP)
 	$(PY) scripts/leaderboard.py
 
 clean:
-	rm -rf checkpoints/*/ .pytest_cache
+	rm -rf checkpoints/*/ .pytest_cache mutants

@@ -159,19 +159,61 @@ def test_evaluation_semantics_on_a_hand_built_suite():
         _case("i2", ["b"], kind="inv", variant_of="m2"),               # flagged b unlike m2: inconsistent
         _case("d1", kind="dir", variant_of="m1", direction=("a", "down")),  # a 0.9 -> 0.2: passed
         _case("d2", kind="dir", variant_of="m2", direction=("b", "up")),    # b 0.3 -> 0.1: failed
+        _case("d3", kind="dir", variant_of="m2", direction=("b", "up")),    # b 0.3 -> 0.35: passed
+        _case("d4", kind="dir", variant_of="m2", direction=("b", "up")),    # b 0.3 -> 0.3: failed (no move)
+        _case("d5", kind="dir", variant_of="m1", direction=("a", "down")),  # a 0.9 -> 0.9: failed (no move)
+        _case("d6", kind="dir", variant_of="l2", direction=("a", "down")),  # a 0.2 -> 0.4: failed
     ]
     scores = np.array([[0.9, 0.1], [0.1, 0.3], [0.7, 0.1], [0.2, 0.2],
-                       [0.8, 0.1], [0.1, 0.6], [0.2, 0.1], [0.1, 0.1]])
+                       [0.8, 0.1], [0.1, 0.6], [0.2, 0.1], [0.1, 0.1],
+                       [0.1, 0.35], [0.1, 0.3], [0.9, 0.1], [0.4, 0.1]])
     result = evaluate_cases(cases, scores, ids, {"a": 0.5, "b": 0.5})
     assert result["invariance"] == {"n": 2, "consistent": 0.5, "failed": ["i2"]}
-    assert result["directional"] == {"n": 2, "passed": 0.5, "failed": ["d2"]}
-    assert [(e["id"], e["expected"], e["flagged"]) for e in result["errors"]] == [
-        ("m2", ["b"], []), ("l1", [], ["a"])]
+    assert result["directional"] == {"n": 6, "passed": 2 / 6, "failed": ["d2", "d4", "d5", "d6"]}
+    assert result["errors"] == [
+        {"id": "m2", "expected": ["b"], "flagged": [], "title": "title m2", "kind": "mft", "tags": []},
+        {"id": "l1", "expected": [], "flagged": ["a"], "title": "title l1", "kind": "mft", "tags": ["lookalike"]},
+        {"id": "d5", "expected": [], "flagged": ["a"], "title": "title d5", "kind": "dir", "tags": []}]
     assert result["false_reject"]["lookalike"] == {"n": 2, "rate": 0.5}
-    # a: m1, i1 true positives, l1 a false flag -> F1 0.8; b: m2 missed, i2 found -> F1 2/3
-    assert result["per_policy"]["a"]["f1"] == pytest.approx(0.8)
+    # a: m1, i1 true positives, l1 and d5 false flags -> F1 4/6; b: m2 missed, i2 found -> F1 2/3
+    assert result["per_policy"]["a"]["f1"] == pytest.approx(2 / 3)
     assert result["per_policy"]["b"]["f1"] == pytest.approx(2 / 3)
-    assert result["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert result["macro_f1"] == pytest.approx(2 / 3)
     thai = result["slices"]["language"]["th"]  # m2 (missed) and l2 (clean): only b has a case
     assert thai["n"] == 2 and thai["macro_f1"] == 0.0 and thai["decision_accuracy"] == 0.5
-    assert result["slices"]["kind"]["dir"]["decision_accuracy"] == 1.0  # both dir cases allowed, neither flagged
+    assert thai["exact_match"] == 0.5
+    assert result["slices"]["kind"]["dir"]["decision_accuracy"] == 5 / 6  # d5 flagged, the others allowed
+    none = evaluate_cases(cases[:2], scores[:2], ids, {"a": 0.5, "b": 0.5})  # no look-alike, inv or dir case
+    assert none["false_reject"]["lookalike"]["n"] == 0 and np.isnan(none["false_reject"]["lookalike"]["rate"])
+    assert np.isnan(none["invariance"]["consistent"]) and np.isnan(none["directional"]["passed"])
+
+
+def test_a_score_exactly_at_its_threshold_is_flagged():
+    from moddistill.evaluation.metrics import flag
+
+    np.testing.assert_array_equal(flag(np.array([[0.5, 0.49999], [0.3, 0.7]]), [0.5, 0.7]), [[1, 0], [0, 1]])
+
+
+def test_f1_of_nothing_to_count_is_zero_and_empty_inputs_are_counted_as_empty():
+    from moddistill.evaluation.metrics import calibration, f1_from_counts
+
+    np.testing.assert_array_equal(f1_from_counts([0, 1, 2], [0, 0, 1], [0, 1, 1]), [0.0, 2 / 3, 2 / 3])
+    empty = multilabel_metrics(np.zeros((0, 2)), np.zeros((0, 2)), ["a", "b"])
+    assert empty["n"] == 0 and np.isnan(empty["decision_accuracy"]) and empty["macro_f1"] == 0.0
+    assert empty["per_policy"]["a"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0}
+    cal = calibration(np.zeros((0, 2)), np.zeros((0, 2)))
+    assert cal["pairs"] == 0 and np.isnan(cal["brier"]) and np.isnan(cal["ece"]) and cal["reliability"] == []
+    assert cal["bins"] == 10
+    one = multilabel_metrics(np.array([1]), np.array([1]), ["a"])  # a single value: one listing, one policy
+    assert one["n"] == 1 and one["macro_f1"] == 1.0 and one["decision_accuracy"] == 1.0
+
+
+def test_arrays_that_do_not_fit_the_label_space_are_refused():
+    from moddistill.evaluation.metrics import calibration
+
+    with pytest.raises(ValueError, match=r"expected an \(n, 2\) array for 2 policies, got shape \(2,\)"):
+        multilabel_metrics(np.array([1, 0]), np.array([1, 0]), ["a", "b"])  # 1-D is one policy's column only
+    with pytest.raises(ValueError, match=r"y_true \(3, 2\) and y_pred \(2, 2\) differ in shape"):
+        multilabel_metrics(np.zeros((3, 2)), np.zeros((2, 2)), ["a", "b"])
+    with pytest.raises(ValueError, match=r"labels \(4 values\) and scores \(2 values\) differ in size"):
+        calibration(np.zeros((2, 2)), np.zeros((2, 1)))

@@ -55,3 +55,28 @@ def test_grouped_split_keeps_near_duplicates_together():
     assert n_groups == 30 and len(train) + len(val) == 90 and val
     group_of = lambda r: int(r.listing.id[1:]) // 3  # noqa: E731
     assert not {group_of(r) for r in train} & {group_of(r) for r in val}
+
+
+def test_shingles_and_jaccard_by_hand():
+    from moddistill.near_duplicates import jaccard
+
+    assert shingles("one two three four five") == {("one", "two", "three"), ("two", "three", "four"),
+                                                    ("three", "four", "five")}
+    assert shingles("two words") == {("two", "words")} and shingles("") == frozenset()
+    a, b = shingles("alpha beta gamma delta eps"), shingles("alpha beta gamma delta xi")  # 3 trigrams each, 2 shared
+    assert jaccard(a, b) == 2 / 4 and jaccard(a, a) == 1.0
+    assert jaccard(a, frozenset()) == 0.0 and jaccard(frozenset(), frozenset()) == 1.0
+
+
+def test_a_pair_exactly_at_the_threshold_is_a_near_duplicate():
+    left, right = ["alpha beta gamma delta eps"], ["alpha beta gamma delta xi", "qq rr ss tt uu"]
+    assert near_duplicate_pairs(left, right, threshold=0.5) == [(0, 0, 0.5)]
+    assert near_duplicate_pairs(left, right, threshold=0.51) == []
+    assert duplicate_groups(left + right, threshold=0.5) == [0, 0, 2]
+
+
+def test_runs_of_three_or_more_single_letters_are_joined_and_underscores_trimmed():
+    assert normalize_tokens("u s b cable") == ["usb", "cable"]  # three letters: a spaced-out word
+    assert normalize_tokens("a b cable") == ["a", "b", "cable"]  # two: ordinary words
+    assert normalize_tokens("1 2 3 go") == ["1", "2", "3", "go"]  # digits alone are not a word
+    assert normalize_tokens("_hot_ deal") == ["hot", "deal"]

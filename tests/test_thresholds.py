@@ -26,3 +26,56 @@ def test_per_policy_thresholds_are_each_policys_f1_best():
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="global"):
         select_thresholds(np.zeros((2, 1)), np.zeros((2, 1)), ["a"], strategy="best")
+
+
+def test_the_global_grid_reaches_its_upper_bound():
+    y = np.array([[1], [1], [0], [0]])
+    s = np.array([[0.97], [0.96], [0.945], [0.2]])  # only a threshold in (0.945, 0.96] is perfect
+    assert select_thresholds(y, s, ["a"], strategy="global") == {"a": pytest.approx(0.95)}
+    # within (0.05, 0.5) the best is to flag 0.945 too but not 0.2: the lowest such value
+    assert select_thresholds(y, s, ["a"], strategy="global", bounds=(0.05, 0.5)) == {"a": pytest.approx(0.21)}
+
+
+def test_per_policy_settings_pass_through_and_every_policy_is_tuned():
+    # a: two positives (too few by default), b: three (enough); b comes after a, so a skip must not end the loop
+    y = np.array([[1, 1], [1, 1], [0, 1], [0, 0], [0, 0], [0, 0]])
+    s = np.array([[0.9, 0.80], [0.8, 0.75], [0.1, 0.70], [0.2, 0.40], [0.3, 0.30], [0.1, 0.20]])
+    t = select_thresholds(y, s, ["a", "b"], strategy="per_policy")
+    assert t == {"a": 0.5, "b": pytest.approx(0.70)}
+    t = select_thresholds(y, s, ["a", "b"], strategy="per_policy", min_positives=2)
+    assert t == {"a": pytest.approx(0.8), "b": pytest.approx(0.70)}
+    # the F1-best threshold is the highest score (0.99): clipped to the upper bound
+    assert select_thresholds(np.array([[1], [1], [1], [0]]), np.array([[0.99], [0.995], [0.999], [0.98]]), ["a"],
+                             strategy="per_policy") == {"a": 0.95}
+
+
+def test_per_policy_picks_the_f1_best_point_not_the_precision_or_recall_best():
+    # thresholds 0.9 / 0.6 / 0.4 / 0.2: F1 0.67 / 0.86 / 0.75 / 0.6 -> 0.6 (precision alone would say 0.9,
+    # recall alone 0.2, and a product or difference of the two would rank them otherwise)
+    y = np.array([[1], [1], [1], [0], [1], [0], [0], [0]])
+    s = np.array([[0.9], [0.6], [0.6], [0.4], [0.2], [0.2], [0.1], [0.05]])
+    assert select_thresholds(y, s, ["a"], strategy="per_policy") == {"a": pytest.approx(0.6)}
+
+
+def test_bounds_hold_for_both_strategies_and_global_is_the_default():
+    y = np.array([[1], [0]])
+    s = np.array([[0.99], [0.955]])  # perfect only above 0.955, out of bounds: every threshold in bounds flags
+    # both, and the lowest wins (a grid running past its bound would pick 0.96)
+    assert select_thresholds(y, s, ["a"]) == {"a": pytest.approx(0.05)}  # global by default
+    y3, s3 = np.array([[1], [1], [1], [0]]), np.array([[0.99], [0.995], [0.999], [0.98]])
+    assert select_thresholds(y3, s3, ["a"], strategy="per_policy", bounds=(0.05, 0.5)) == {"a": 0.5}
+
+
+def test_per_policy_can_choose_the_highest_score():
+    y = np.array([[1], [1], [1], [0], [0]])
+    s = np.array([[0.9], [0.9], [0.9], [0.5], [0.4]])  # best: flag only the three at 0.9
+    assert select_thresholds(y, s, ["a"], strategy="per_policy") == {"a": pytest.approx(0.9)}
+
+
+def test_per_policy_ranks_thresholds_by_f1_itself():
+    # at 0.9: 7 of 10 positives and 4 negatives flagged (F1 0.667); at 0.5: all 10 and 11 negatives (F1 0.645);
+    # at 0.95 only a negative (precision and recall 0). A product of precision, recall and their sum would
+    # prefer 0.5, and an unguarded 0/0 at 0.95 would be a NaN that argmax picks.
+    y = np.array([[0]] + [[1]] * 7 + [[0]] * 3 + [[1]] * 3 + [[0]] * 7)
+    s = np.array([[0.95]] + [[0.9]] * 10 + [[0.5]] * 10)
+    assert select_thresholds(y, s, ["a"], strategy="per_policy") == {"a": pytest.approx(0.9)}
