@@ -40,6 +40,11 @@ class Listing:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     source: str = field(default="", compare=False, repr=False)  # "file, line N", for error messages
 
+    def where(self) -> tuple[str, str]:
+        """(file, location) of the row this listing was read from; ("", "") when it was built in code."""
+        file, _, location = self.source.rpartition(", ")  # a path may hold ", "; "line N" does not
+        return file, location
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in LISTING_FIELDS}
         if out["seller_id"] is None:

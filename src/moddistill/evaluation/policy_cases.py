@@ -79,6 +79,6 @@ def read_policy_cases(path: str | Path, policy: Policy) -> tuple[list[PolicyCase
     cases, report = read_records(path, parse)
     for case in cases:
         if case.variant_of is not None and case.variant_of not in seen:
-            file, _, location = case.listing.source.rpartition(", ")  # a path may hold ", "; "line N" does not
+            file, location = case.listing.where()
             raise RowError(file, location, "variant_of", f"no case with id {case.variant_of!r}")
     return cases, report

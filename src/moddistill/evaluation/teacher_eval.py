@@ -17,7 +17,7 @@ def score_matrix_from_labels(labels: Mapping[str, TeacherLabel], cases: Sequence
     """Per-case violation probabilities in ``policy_ids`` order; a case without a label row is an error."""
     for case in cases:
         if case.id not in labels:
-            file, _, location = case.listing.source.partition(", ")
+            file, location = case.listing.where()
             raise RowError(file or "<policy cases>", location or f"id {case.id}", "id",
                            f"no teacher label for policy case {case.id!r}")
     return np.array([labels[c.id].vector(tuple(policy_ids)) for c in cases], dtype=float).reshape(len(cases),

@@ -44,7 +44,7 @@ def join_labels(
     for listing in listings:
         label = labels.get(listing.id)
         if label is None:
-            file, _, location = listing.source.partition(", ")
+            file, location = listing.where()
             err = RowError(file or "<listings>", location or f"id {listing.id}", "id",
                            f"no teacher label for listing {listing.id!r} in {labels_path}")
             if on_error == "raise":
