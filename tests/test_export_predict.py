@@ -10,7 +10,8 @@ from transformers import AutoModelForSequenceClassification
 
 from moddistill.distill.checkpoint import Run
 from moddistill.errors import UserError
-from moddistill.export import MANIFEST, export_run, verify_export
+from moddistill.export import export_run
+from moddistill.manifest import MANIFEST, verify_export
 from moddistill.listings import read_listings, render_listing
 from moddistill.records import RowError
 from moddistill.scoring import score_texts

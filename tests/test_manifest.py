@@ -8,7 +8,7 @@ import json
 import pytest
 
 from moddistill.errors import UserError
-from moddistill.export import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest, verify_export
+from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest, verify_export
 
 
 def make_export(root):
@@ -30,6 +30,16 @@ def test_an_untouched_export_verifies_and_the_digest_is_canonical(tmp_path):
     assert manifest_digest(reordered) == manifest[MANIFEST_DIGEST]  # key order is not content
     assert manifest_digest({**manifest, MANIFEST_DIGEST: "x"}) == manifest[MANIFEST_DIGEST]  # nor is the digest
     assert manifest_digest({**manifest, "thresholds": {"a": 0.3, "b": 0.41}}) != manifest[MANIFEST_DIGEST]
+    assert MANIFEST not in file_hashes(tmp_path / "e")  # written now, still not listed
+
+
+def test_the_digest_is_sha256_of_compact_sorted_utf8_json():
+    """The form a service in another language reproduces: keys sorted, no spaces, UTF-8 text unescaped."""
+    import hashlib
+
+    manifest = {"labels": ["armes", "drogues"], "format": "f", "title": "Règles", MANIFEST_DIGEST: "ignored"}
+    canonical = '{"format":"f","labels":["armes","drogues"],"title":"Règles"}'
+    assert manifest_digest(manifest) == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @pytest.mark.parametrize("tamper, message", [
@@ -37,7 +47,8 @@ def test_an_untouched_export_verifies_and_the_digest_is_canonical(tmp_path):
     (lambda r, m: (r / "tokenizer.json").unlink(), r"tokenizer\.json: missing"),
     (lambda r, m: _rewrite(r, {**m, "thresholds": {"a": 0.01, "b": 0.4}}), "edited after export"),
     (lambda r, m: _rewrite(r, {k: v for k, v in m.items() if k != MANIFEST_DIGEST}), "edited after export"),
-    (lambda r, m: _rewrite(r, {**m, "format": "moddistill-export/1"}), "unsupported export format"),
+    (lambda r, m: _rewrite(r, {**m, "format": "moddistill-export/1"}),
+     "unsupported export format 'moddistill-export/1' .*re-export"),
     (lambda r, m: (r / MANIFEST).write_bytes(b"\xff not json"), "not a readable manifest"),
     (lambda r, m: (r / MANIFEST).write_text("[1, 2]", encoding="utf-8"), "not a readable manifest"),
 ])

@@ -9,7 +9,6 @@ rendering version, metrics, provenance, the SHA-256 of every file, and the SHA-2
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import datetime, timezone
@@ -21,12 +20,10 @@ from moddistill.distill.collapse import CollapsedStudentError, collapse_message
 from moddistill.distill.model import label_maps
 from moddistill.errors import UserError
 from moddistill.listings import RENDER_VERSION
-from moddistill.provenance import git_commit, sha256_file
+from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest
+from moddistill.provenance import git_commit
 
 
-MANIFEST = "moddistill.json"
-EXPORT_FORMAT = "moddistill-export/2"  # /2: the manifest covers itself (manifest_sha256)
-MANIFEST_DIGEST = "manifest_sha256"
 
 
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
@@ -78,44 +75,6 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
     manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return out
-
-
-def manifest_digest(manifest: dict) -> str:
-    """SHA-256 of the manifest's content without its own digest, as canonical JSON (sorted keys, no spaces)."""
-    content = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def file_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != MANIFEST}
-
-
-def verify_export(export_dir: str | Path) -> dict:
-    """Read the manifest and check every file against its SHA-256; raises on any mismatch."""
-    root = Path(export_dir)
-    path = root / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"{root}: not a moddistill export (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a readable manifest ({e})") from None
-    if not isinstance(manifest, dict):
-        raise UserError(f"{path}: not a readable manifest (a JSON object is expected)")
-    if manifest.get("format") != EXPORT_FORMAT:
-        raise UserError(f"{path}: unsupported export format {manifest.get('format')!r} (this moddistill reads "
-                        f"{EXPORT_FORMAT!r}; re-export the run with it)")
-    if manifest.get(MANIFEST_DIGEST) != manifest_digest(manifest):
-        raise UserError(f"{path}: edited after export (its content no longer matches {MANIFEST_DIGEST}); "
-                        "thresholds, labels and the input contract are only trusted as exported: re-export the run")
-    actual = file_hashes(root)
-    for name, digest in manifest["files"].items():
-        if actual.get(name) != digest:
-            raise UserError(f"{root / name}: {'missing' if name not in actual else 'SHA-256 mismatch'} "
-                             "(the export was modified after it was written)")
-    return manifest
 
 
 def _headline(m: dict) -> dict:

@@ -8,8 +8,6 @@ import resource
 import subprocess
 from pathlib import Path
 
-import torch
-
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -32,6 +30,8 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 def peak_memory_mb() -> dict[str, float]:
     """Peak resident memory of this process, and peak CUDA memory where a GPU was used."""
+    import torch  # here, not at the top: file hashing (manifest.py) must not need torch
+
     out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if torch.cuda.is_available():
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -39,6 +39,7 @@ def peak_memory_mb() -> dict[str, float]:
 
 
 def environment() -> dict[str, str]:
+    import torch
     import transformers
 
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,

@@ -14,8 +14,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from moddistill.export import verify_export
+import moddistill.distill.student  # noqa: F401 - registers the student architecture with transformers' Auto classes
 from moddistill.listings import RENDER_VERSION, Listing, read_listings, render_listing
+from moddistill.manifest import verify_export
 from moddistill.records import ReadReport
 from moddistill.scoring import score_texts
 
