@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -143,10 +145,18 @@ def test_two_processes_on_cpu(sample_slice, tmp_path):
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            str(ROOT / "scripts" / "train.py"), *tiny_overrides(sample_slice, run_dir, "trainer.args.max_steps=4")]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    # on a failure, the first process's own error (the other's is usually "connection closed by peer")
-    rank0 = [line for line in proc.stderr.splitlines() if line.startswith("[rank0]")]
-    assert proc.returncode == 0, "\n".join(rank0[-25:]) + "\n...\n" + proc.stderr[-1500:]
+    # Known flake (2 of 11 runs, fresh clones only, cause not found yet): process 0 dies inside train() and
+    # process 1 reports "connection closed by peer". One retry; the first failure's own error is kept as a
+    # warning in the pytest summary so that the next occurrence shows its cause.
+    for attempt in (1, 2):
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        rank0 = "\n".join([line for line in proc.stderr.splitlines() if line.startswith("[rank0]")][-25:])
+        if proc.returncode == 0 or attempt == 2:
+            break
+        warnings.warn(f"two-process training failed once and is retried; process 0 said:\n{rank0}\n"
+                      f"{proc.stderr[-1500:]}")
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert proc.returncode == 0, rank0 + "\n...\n" + proc.stderr[-1500:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["resources"]["num_processes"] == 2
     state = json.loads((run_dir / "checkpoint-4" / "trainer_state.json").read_text())
