@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 OmegaConf.register_new_resolver("dirname", lambda s: re.sub(r"[^\w.,=+-]+", "_", str(s))[:150] or "default",
                                 replace=True)
 
-EXIT_OK, EXIT_FAILURE, EXIT_USER_ERROR = 0, 1, 2
+EXIT_USER_ERROR = 2  # the contract above: 0 on success and 1 on a crash are Python's own
 # Errors a user fixes by changing an input, a path or an override (Hydra's own: an unknown key or group
 # option, an override that does not parse). Anything else is a bug and keeps its traceback.
 USER_ERRORS = (RowError, UserError, PolicyError, PromptError, TeacherError, FileNotFoundError, FileExistsError,

@@ -14,7 +14,6 @@ import difflib
 import enum
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -44,12 +43,11 @@ def number(lo: float | None = None, hi: float | None = None, *, integer: bool = 
     def check(key: str, value: Any) -> None:
         if value is None and optional:
             return
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            _fail(key, value, ("an integer" if integer else "a number") + _range(lo, hi, lo_open)
-                  + (" or null" if optional else ""))
+        wanted = ("an integer" if integer else "a number") + _range(lo, hi, lo_open)
+        if isinstance(value, bool) or not isinstance(value, (int,) if integer else (int, float)):
+            _fail(key, value, wanted + (" or null" if optional else ""))
         if (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi):
-            _fail(key, value, ("an integer" if integer else "a number") + _range(lo, hi, lo_open))
+            _fail(key, value, wanted)
     return check
 
 
@@ -80,11 +78,11 @@ def either(*checks: Check, wanted: str) -> Check:
     return check
 
 
-def text(*, optional: bool = False, required: bool = True) -> Check:
+def text(*, optional: bool = False) -> Check:
     def check(key: str, value: Any) -> None:
         if value is None and optional:
             return
-        if not isinstance(value, str) or (required and not value.strip()):
+        if not isinstance(value, str) or not value.strip():
             _fail(key, value, "a non-empty text" + (" or null" if optional else ""))
     return check
 
@@ -95,15 +93,14 @@ def boolean(key: str, value: Any) -> None:
 
 
 def existing(kind: str = "file", *, optional: bool = False) -> Check:
-    """A path that exists now (``kind``: file | dir | any); inputs are checked before any work starts."""
+    """A path that exists now (``kind``: file | dir); inputs are checked before any work starts."""
     def check(key: str, value: Any) -> None:
         if value is None and optional:
             return
         if not isinstance(value, str) or not value.strip():
             _fail(key, value, f"the path of an existing {kind}")
         path = Path(value)
-        ok = path.is_file() if kind == "file" else path.is_dir() if kind == "dir" else path.exists()
-        if not ok:
+        if not (path.is_file() if kind == "file" else path.is_dir()):
             raise ConfigError(f"config key {key}={value!r}: no such {kind}")
     return check
 
@@ -117,6 +114,21 @@ def int_range_pair(key: str, value: Any) -> None:
 def mapping(key: str, value: Any) -> None:
     if not isinstance(value, Mapping):
         _fail(key, value, "a mapping {key: value}")
+
+
+def group(schema: Mapping[str, Any], *, optional: bool = False) -> Check:
+    """A nested mapping checked key by key against ``schema``; ``optional``: null allowed (a switched-off part)."""
+    def check(key: str, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, Mapping):
+            _fail(key, value, "a mapping" + (" or null" if optional else ""))
+        _check_node(value, schema, key + ".")
+    return check
+
+
+def training_arguments(key: str, value: Any) -> None:
+    check_training_arguments(value, prefix=key + ".")
 
 
 def string_list(key: str, value: Any) -> None:
@@ -147,7 +159,7 @@ MODEL = {
     "name": text(), "pretrained": text(optional=True), "tokenizer": text(optional=True), "config": ANY,
     "target_modules": either(choice("all-linear"), string_list, wanted="'all-linear' or a list of module names"),
     "modules_to_save": string_list, "max_length": POSITIVE_INT, "pooling": choice(*POOLINGS),
-    "ngram": "ngram", "freeze_embeddings": boolean,
+    "ngram": group(NGRAM, optional=True), "freeze_embeddings": boolean,
 }
 PEFT = {"method": choice("lora", "full"), "r": POSITIVE_INT, "alpha": POSITIVE_INT, "dropout": number(0, 1),
         "bias": choice("none", "all", "lora_only"), "loraplus_lr_ratio": number(0, optional=True, lo_open=True)}
@@ -157,7 +169,7 @@ TRAINER = {
     "max_pos_weight": number(1), "head_lr_ratio": number(0, lo_open=True),
     "early_stopping_patience": number(1, integer=True, optional=True),
     "ngram_learning_rate": number(0, optional=True, lo_open=True), "precision": choice("auto", "bf16", "fp32"),
-    "args": "training_arguments",
+    "args": training_arguments,
 }
 REPLAY_TEACHER = {"backend": choice("replay"), "labels": existing("file")}
 OPENAI_TEACHER = {
@@ -203,7 +215,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),
                   "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT},
 }
-NESTED = {"ngram": NGRAM}
 
 
 def check_config(cfg: DictConfig, script: str) -> None:
@@ -240,19 +251,7 @@ def _check_node(node: Mapping[str, Any], schema: Mapping[str, Any], prefix: str)
             raise ConfigError(f"config key {name} is unknown{_did_you_mean(key, schema)}; known keys "
                               f"{'under ' + prefix.rstrip('.') if prefix else 'at the top level'}: "
                               + ", ".join(sorted(schema)))
-        if isinstance(rule, dict):
-            if not isinstance(value, Mapping):
-                _fail(name, value, "a mapping")
-            _check_node(value, rule, name + ".")
-        elif rule == "training_arguments":
-            check_training_arguments(value, prefix=name + ".")
-        elif isinstance(rule, str):
-            if value is not None:
-                if not isinstance(value, Mapping):
-                    _fail(name, value, "a mapping or null")
-                _check_node(value, NESTED[rule], name + ".")
-        else:
-            rule(name, value)
+        (group(rule) if isinstance(rule, dict) else rule)(name, value)
 
 
 def _did_you_mean(key: str, known) -> str:

@@ -24,8 +24,6 @@ from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_h
 from moddistill.provenance import git_commit
 
 
-
-
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
                allow_collapsed: bool = False) -> Path:
     run = Run.open(checkpoint)

@@ -5,8 +5,9 @@ pooler, and sentence encoders such as all-MiniLM-L6-v2 were trained to be read b
 that choice alone moved full fine-tuning from 0.27 to 0.60 policy-case macro-F1. The n-gram channel is a
 linear model over hashed character and word n-grams (``ngrams.py``) added to the encoder's logits, trained
 jointly or fitted first and frozen (``ngram_fit.py``): it catches obfuscation and languages the encoder's
-vocabulary cannot read, the encoder catches paraphrase. The class is registered with transformers' Auto classes, so a saved student loads with
-``AutoModelForSequenceClassification.from_pretrained(dir)`` once ``moddistill.distill.student`` is imported.
+vocabulary cannot read, the encoder catches paraphrase. The class is registered with transformers' Auto
+classes, so a saved student loads with ``AutoModelForSequenceClassification.from_pretrained(dir)`` once
+``moddistill.distill.student`` is imported.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ EVAL_DIR = "eval"
 
 CONFIDENCE = 0.95
 HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
-                "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed",
-                "brier", "ece"]
+                "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy",
+                "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece"]
 TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
 OK = "ok"
 NOT_EVALUATED = "not evaluated"
@@ -149,9 +149,9 @@ def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: 
     for stem, group in groups.items():
         langs = sorted({k for r in group for k in r if k.startswith("f1_")})
         lines += ["", f"## {stem} ({', '.join(sorted({str(r['n']) for r in group}))} cases)", ""]
-        baselines = [r for r in group if r.get("kind") == "baseline" and r.get("vs_baseline") is not None]
-        if baselines:
-            lines += [f"vs baseline: against `{max(baselines, key=lambda r: r['macro_f1'])['run']}`.", ""]
+        reference = _reference_baseline([r for r in group if r.get("vs_baseline") is not None])
+        if reference:
+            lines += [f"vs baseline: against `{reference['run']}`.", ""]
         lines += _table(group + others, langs)
     return "\n".join(lines) + "\n"
 
@@ -240,6 +240,12 @@ def _flags(eval_dir: Path, result: dict) -> tuple[tuple[str, ...], np.ndarray, n
     return tuple(str(r.get("id")) for r in rows), y_true, scores >= np.array([thresholds[p] for p in ids], dtype=float)
 
 
+def _reference_baseline(rows: list[dict]) -> dict | None:
+    """The best-scoring baseline among ``rows`` (ties broken by run name, so the table names the one compared)."""
+    baselines = [r for r in rows if r.get("kind") == "baseline" and r["macro_f1"] is not None]
+    return max(baselines, key=lambda r: (r["macro_f1"], r["run"])) if baselines else None
+
+
 def _compare_with_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> None:
     """Per case file, each row's macro-F1 minus the best baseline's (``vs_baseline``), with the paired interval;
     the baseline row itself gets 0. Rows whose case scores are missing, or list other cases, get none."""
@@ -247,10 +253,9 @@ def _compare_with_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> No
     for r in rows:
         by_cases[r["cases"]].append(r)
     for group in by_cases.values():
-        baselines = [r for r in group if r.get("kind") == "baseline" and "_flags" in r and r["macro_f1"] is not None]
-        if not baselines:
+        reference = _reference_baseline([r for r in group if "_flags" in r])
+        if reference is None:
             continue
-        reference = max(baselines, key=lambda r: r["macro_f1"])
         ref_ids, ref_true, ref_pred = reference["_flags"]
         for r in group:
             if "_flags" not in r or r["_flags"][0] != ref_ids or r["macro_f1"] is None:
