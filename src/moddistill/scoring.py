@@ -39,8 +39,10 @@ def score_texts(
     device = PartialState().device
     model.to(device).eval()
     dtype = autocast_dtype(device)
-    # Sort by length so each batch pads little; results are put back in input order.
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    # Batched by token count (one fast tokenizer pass up front) so each batch pads little; results are put back
+    # in input order. Sorting by characters instead left 40% of a batch's tokens as padding on the sample.
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     batches = range(0, len(texts), batch_size)
     for start in tqdm(batches, desc=desc, unit="batch", disable=not progress or len(batches) < 2):

@@ -64,7 +64,9 @@ class NgramChannel(nn.Module):
     def forward(self, ngram_ids: torch.Tensor, ngram_weights: torch.Tensor) -> torch.Tensor:
         w = ngram_weights.to(self.bag.weight.dtype) * self.idf[ngram_ids]
         w = w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        return self.bag(ngram_ids, per_sample_weights=w) + self.bias
+        # A gather and a weighted sum rather than EmbeddingBag's own forward: the same sum, and it exports to
+        # ONNX as Gather + ReduceSum instead of a loop over the batch.
+        return (self.bag.weight[ngram_ids] * w.unsqueeze(-1)).sum(1) + self.bias
 
 
 class StudentModel(PreTrainedModel):
