@@ -11,14 +11,15 @@ from moddistill.runtime import predict_file
 @user_errors
 @checked("predict")
 def main(cfg: DictConfig) -> None:
-    report, flagged, manifest = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
+    report, flagged, exported = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
                                              columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size,
-                                             allow_empty=cfg.allow_empty)
+                                             allow_empty=cfg.allow_empty, runtime=cfg.runtime)
+    manifest = exported.manifest
     print(report.summary())
     print(f"predictions: {cfg.output} ({report.kept} rows); flagged per policy: "
           + (", ".join(f"{p} {n}" for p, n in flagged.items() if n) or "none"))
     print(f"model: {cfg.export_dir} ({manifest['model']['name']}, policy {manifest['policy']['id']} "
-          f"v{manifest['policy']['version']})")
+          f"v{manifest['policy']['version']}), runtime {exported.runtime}")
     for name, m in manifest["metrics"]["policy_cases"].items():
         print(f"  policy cases {name}: macro-F1 {m['macro_f1']:.3f}, decision accuracy {m['decision_accuracy']:.3f} "
               f"({m['n']} cases)")

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -89,3 +90,28 @@ def tiny_run(sample_slice, tmp_path_factory) -> Path:
     train(cfg)
     evaluate_checkpoint(run_dir)
     return run_dir
+
+
+def spread_head(model, tokenizer, texts, max_length: int) -> np.ndarray:
+    """Give a (tiny, untrained) student a random head, centred and scaled so each policy's logits have std 2 on
+    ``texts``: scores then spread across (0, 1), so a wrong order, threshold or runtime is observable. Returns
+    the probabilities of each text scored alone through a plain forward pass (no batching, no length sort)."""
+    import torch
+
+    from moddistill.scoring import encode
+
+    def scored_alone() -> np.ndarray:
+        with torch.no_grad():
+            return np.array([model(**encode([t], tokenizer, model.config, max_length=max_length)).logits[0].numpy()
+                             for t in texts])
+
+    head = model.classifier
+    with torch.no_grad():
+        torch.manual_seed(0)
+        head.weight.normal_()
+        head.bias.zero_()
+        logits = scored_alone()
+        scale = torch.from_numpy(2.0 / logits.std(axis=0))
+        head.weight.mul_(scale[:, None])
+        head.bias.copy_(-torch.from_numpy(logits.mean(axis=0)) * scale)
+    return 1 / (1 + np.exp(-scored_alone()))

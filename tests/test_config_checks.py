@@ -11,7 +11,7 @@ from tests.conftest import CONF, POLICY_CASES, SAMPLE_LISTINGS, compose_config
 REQUIRED = {
     "train": [], "baseline": [], "evaluate": [], "leaderboard": [], "benchmark": [],
     "predict": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl"],
-    "export": [f"checkpoint={CONF}"],
+    "export": [f"checkpoint={CONF}"], "benchmark_runtimes": [f"export_dir={CONF}"],
     "label": [f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=some-model"],
 }
 
@@ -26,6 +26,10 @@ SHIPPED = ([("train", [f"model={m}"]) for m in _options("model")]
            + [("baseline", [f"experiment={e}"]) for e in ("demo", "review_spam", "review_abuse")]  # as make runs it
            + [("label", [f"prompt={p}"]) for p in _options("prompt")]
            + [(script, []) for script in REQUIRED])
+
+
+def test_every_script_config_is_checked():
+    assert set(REQUIRED) == {p.stem for p in CONF.glob("*.yaml")}
 
 
 @pytest.mark.parametrize("script, overrides", SHIPPED, ids=lambda x: x if isinstance(x, str) else ",".join(x))
@@ -48,6 +52,7 @@ BAD = [
     ("train", "trainer.pos_weight=-1", "trainer.pos_weight=-1: expected 'none', 'balanced' or a positive number"),
     ("train", "trainer.precision=fp8", "trainer.precision='fp8': expected one of 'auto', 'bf16', 'fp32'"),
     ("train", "peft.method=qlora", "peft.method='qlora': expected one of 'lora', 'full'"),
+    ("predict", "runtime=onnx_fp16", "runtime='onnx_fp16': expected one of 'auto', 'torch', 'onnx', 'onnx_int8'"),
     ("train", "model.max_length=0", "model.max_length=0: expected an integer >= 1"),
     ("train", "model.pooling=max", "model.pooling='max': expected one of 'mean', 'cls'"),
     ("train", "threshold_strategy=best", "threshold_strategy='best': expected one of 'global', 'per_policy'"),

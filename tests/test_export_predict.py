@@ -15,7 +15,7 @@ from moddistill.manifest import MANIFEST, verify_export
 from moddistill.listings import read_listings, render_listing
 from moddistill.records import RowError
 from moddistill.scoring import score_texts
-from tests.conftest import ROOT, read_jsonl, write_jsonl
+from tests.conftest import ROOT, read_jsonl, spread_head, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +99,14 @@ def test_export_refuses_to_overwrite(tiny_run, exported):
         export_run(tiny_run, exported, allow_collapsed=True)
 
 
-def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_slice, tmp_path):
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])  # int8: tests/test_onnx_runtime.py (agreement, not equality)
+def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_slice, tmp_path, runtime):
     out = tmp_path / "pred.jsonl"
-    proc = subprocess.run([sys.executable, "scripts/predict.py", f"export_dir={exported}",
+    proc = subprocess.run([sys.executable, "scripts/predict.py", f"export_dir={exported}", f"runtime={runtime}",
                            f"input={sample_slice['cases']}", f"output={out}"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "read 60 rows, kept 60, rejected 0" in proc.stdout and "macro-F1" in proc.stdout
+    assert f"runtime {runtime}" in proc.stdout
     rows = read_jsonl(out)
     listings, _ = read_listings(sample_slice["cases"])
     assert [r["id"] for r in rows] == [x.id for x in listings]
@@ -154,31 +156,12 @@ def test_teacher_labels_are_scored_like_the_student(sample_slice, policy, tmp_pa
 def test_predict_keeps_input_order_and_flags_at_or_above_each_threshold(exported, sample_slice):
     """With signal: the tiny model's head is scaled so scores spread across (0, 1), thresholds sit inside that
     spread, and each listing is also scored alone through a plain forward pass (no batching, no length sort)."""
-    import torch
-
     from moddistill.runtime import ExportedModel
-    from moddistill.scoring import encode
 
-    model = ExportedModel.load(exported)
+    model = ExportedModel.load(exported, runtime="torch")
     listings, _ = read_listings(sample_slice["cases"])
     texts = [render_listing(x) for x in listings]
-
-    def scored_alone() -> np.ndarray:
-        with torch.no_grad():
-            return np.array([model.model(**encode([t], model.tokenizer, model.model.config,
-                                                  max_length=model.manifest["max_length"])).logits[0].numpy()
-                             for t in texts])
-
-    head = model.model.classifier
-    with torch.no_grad():  # a random head, then centred and scaled so each policy's logits have std 2
-        torch.manual_seed(0)
-        head.weight.normal_()
-        head.bias.zero_()
-        logits = scored_alone()
-        scale = torch.from_numpy(2.0 / logits.std(axis=0))
-        head.weight.mul_(scale[:, None])
-        head.bias.copy_(-torch.from_numpy(logits.mean(axis=0)) * scale)
-    alone = 1 / (1 + np.exp(-scored_alone()))
+    alone = spread_head(model.scorer.model, model.scorer.tokenizer, texts, model.manifest["max_length"])
     assert (alone.std(axis=0) > 0.1).all()  # scores spread: a wrong order or threshold is observable
     batched = model.score(listings, batch_size=7)
     np.testing.assert_allclose(batched, alone, atol=2e-5)  # same rows, in input order

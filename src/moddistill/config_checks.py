@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from moddistill.errors import UserError
 from moddistill.records import ON_ERROR as READ_MODES
+from moddistill.runtime import RUNTIMES
 from moddistill.teacher.openai_backend import STRUCTURED_OUTPUT
 from moddistill.teacher.prompts import MODES as PROMPT_MODES
 
@@ -156,7 +157,7 @@ DATA = {
 NGRAM = {"buckets": POSITIVE_INT, "char_ngrams": int_range_pair, "word_ngrams": int_range_pair,
          "fit": choice(*NGRAM_FITS), "C": number(0, lo_open=True)}
 MODEL = {
-    "name": text(), "pretrained": text(optional=True), "tokenizer": text(optional=True), "config": ANY,
+    "name": text(), "license": text(), "pretrained": text(optional=True), "tokenizer": text(optional=True), "config": ANY,
     "target_modules": either(choice("all-linear"), string_list, wanted="'all-linear' or a list of module names"),
     "modules_to_save": string_list, "max_length": POSITIVE_INT, "pooling": choice(*POOLINGS),
     "ngram": group(NGRAM, optional=True), "freeze_embeddings": boolean,
@@ -207,11 +208,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "thresholds": either(choice("validation"), number(0, 1), wanted="'validation' or a number in [0, 1]"),
                  "batch_size": POSITIVE_INT, "output_dir": text(optional=True)},
     "export": {"checkpoint": existing("dir"), "export_dir": text(optional=True), "overwrite": boolean,
-               "allow_collapsed": boolean},
+               "allow_collapsed": boolean, "onnx": boolean, "onnx_int8": boolean},
     "predict": {"export_dir": existing("dir"), "input": existing("file"), "output": text(), "on_error": ON_ERROR,
-                "columns": mapping, "batch_size": POSITIVE_INT, "allow_empty": boolean},
+                "columns": mapping, "batch_size": POSITIVE_INT, "allow_empty": boolean, "runtime": choice(*RUNTIMES)},
     "leaderboard": {"root": existing("dir"), "output": text(), "bootstrap": COUNT, "seed": number(integer=True),
                     "cases": text(optional=True)},
+    "benchmark_runtimes": {"export_dir": existing("dir"), "cases": existing("file"), "listings": existing("file"),
+                           "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT, "repeats": POSITIVE_INT},
     "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),
                   "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT},
 }

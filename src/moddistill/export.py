@@ -1,9 +1,11 @@
 """Export a training run as a self-describing model directory for serving teams.
 
 The directory loads with plain ``transformers.AutoModelForSequenceClassification.from_pretrained`` (LoRA
-merged into the base, ``config.id2label`` = policy ids) and carries ``moddistill.json``: policy version,
-label order, per-policy thresholds (chosen on validation data, never on policy cases), the input
-rendering version, metrics, provenance, the SHA-256 of every file, and the SHA-256 of its own content
+merged into the base, ``config.id2label`` = policy ids), holds the same model as ONNX fp32 and int8 for the
+torch-free runtime (``onnx_export.py``), a model card (``README.md``), and ``moddistill.json``: policy version,
+label order, per-policy thresholds (chosen on validation data, never on policy cases), the serving contract
+(how a listing becomes the model's input: render template, tokenizer, max length, truncation side, n-gram
+hashing), metrics, provenance, the SHA-256 of every file, and the SHA-256 of its own content
 (``manifest_sha256``), so an edited threshold or label order is refused at load like an edited weight file.
 """
 
@@ -19,13 +21,14 @@ from moddistill.distill.checkpoint import Run
 from moddistill.distill.collapse import CollapsedStudentError, collapse_message
 from moddistill.distill.model import label_maps
 from moddistill.errors import UserError
-from moddistill.listings import RENDER_VERSION
+from moddistill.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
 from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest
+from moddistill.model_card import model_card
 from moddistill.provenance import git_commit
 
 
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
-               allow_collapsed: bool = False) -> Path:
+               allow_collapsed: bool = False, onnx: bool = True, onnx_int8: bool = True) -> Path:
     run = Run.open(checkpoint)
     if run.kind != "student":
         raise UserError(f"{checkpoint}: a {run.kind} run; only students are exported")
@@ -44,6 +47,14 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         setattr(merged.config, key, value)
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    _write_contract_tokenizer(out / "tokenizer.json", run.max_length, tokenizer.truncation_side, checkpoint)
+    onnx_entry = None
+    if onnx:
+        from moddistill.onnx_export import export_onnx
+
+        onnx_entry = export_onnx(merged, tokenizer, out, int8=onnx_int8)
+    evaluations = _evaluations(run.dir)
+    baselines = _evaluations(_baseline_run(run))
 
     manifest = {
         "format": EXPORT_FORMAT,
@@ -54,12 +65,27 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
                             f"{run.cfg.get('threshold_strategy', 'per_policy')})",
         "render_version": RENDER_VERSION,
         "max_length": run.max_length,
+        "input": {
+            "render": {"version": RENDER_VERSION, "template": RENDER_TEMPLATE, "rules": RENDER_RULES},
+            "tokenizer": "tokenizer.json",
+            "special_tokens": "added by tokenizer.json's post-processor; the file also holds the truncation below and "
+                              "no padding",
+            "max_length": run.max_length,
+            "truncation_side": tokenizer.truncation_side,
+            "padding": {"side": "right", "pad_token_id": tokenizer.pad_token_id},
+            "ngram": getattr(merged.config, "ngram", None),
+        },
+        "output": "one sigmoid probability per label, in `labels` order; a label is flagged when its score is at "
+                  "or above thresholds[label]",
+        "onnx": onnx_entry,
         "model": {"name": run.cfg.model.name, "base": run.cfg.model.get("pretrained") or "built from config",
+                  "license": run.cfg.model.get("license", "unknown"),
                   "adapter": "LoRA merged into the base" if lora else "none (full fine-tuning)",
                   "architecture": merged.config.model_type, "pooling": getattr(merged.config, "pooling", None),
                   "ngram_channel": getattr(merged.config, "ngram", None)},
         "metrics": {"validation": _headline(run.metrics["validation"]["at_thresholds"]),
-                    "policy_cases": _policy_case_metrics(run)},
+                    "policy_cases": _policy_case_metrics(evaluations, run.thresholds),
+                    "baseline_policy_cases": {name: _headline(m) for name, m in baselines.items()}},
         "provenance": {
             "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "export_git_commit": git_commit(),
@@ -68,8 +94,9 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
             "data_sha256": run.metrics["data"]["sha256"],
             "config": to_dict(run.cfg),
         },
-        "files": file_hashes(out),
     }
+    (out / "README.md").write_text(model_card(manifest, evaluations, baselines), encoding="utf-8")
+    manifest["files"] = file_hashes(out)
     manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return out
@@ -80,11 +107,34 @@ def _headline(m: dict) -> dict:
             "per_policy_f1": {p: v["f1"] for p, v in m["per_policy"].items()}}
 
 
-def _policy_case_metrics(run: Run) -> dict:
-    """Whatever `evaluate` has written for this run, per policy-case file."""
-    out = {}
-    for path in sorted((run.dir / "eval").glob("*/metrics.json")):
-        m = json.loads(path.read_text(encoding="utf-8"))
-        out[path.parent.name] = {**_headline(m), "n": m["n"], "thresholds": "validation"
-                                 if m["thresholds"] == run.thresholds else m["thresholds"]}
-    return out
+def _write_contract_tokenizer(path: Path, max_length: int, truncation_side: str, checkpoint) -> None:
+    """tokenizer.json as the serving contract states it: truncation at max_length on that side, no padding (a
+    runtime pads each batch itself), so a service that loads the file alone tokenizes as the model was fed."""
+    from tokenizers import Tokenizer
+
+    if not path.exists():
+        raise UserError(f"{checkpoint}: the tokenizer has no tokenizer.json (a slow tokenizer): the serving contract "
+                        "needs a fast one")
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(max_length, direction=truncation_side)
+    tok.no_padding()
+    tok.save(str(path))
+
+
+def _evaluations(run_dir: Path | None) -> dict[str, dict]:
+    """Whatever `evaluate` has written for a run: case-file name -> metrics.json."""
+    if run_dir is None:
+        return {}
+    return {path.parent.name: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted((run_dir / "eval").glob("*/metrics.json"))}
+
+
+def _baseline_run(run: Run) -> Path | None:
+    """The latest TF-IDF baseline of the same experiment (``checkpoints/baseline/<experiment>/latest``), if any."""
+    latest = run.dir.parent.parent / "baseline" / str(run.cfg.get("experiment", "")) / "latest"
+    return latest.resolve() if latest.exists() else None
+
+
+def _policy_case_metrics(evaluations: dict[str, dict], thresholds: dict) -> dict:
+    return {name: {**_headline(m), "n": m["n"], "thresholds": "validation" if m["thresholds"] == thresholds
+                   else m["thresholds"]} for name, m in evaluations.items()}

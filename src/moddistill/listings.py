@@ -17,6 +17,9 @@ from typing import Any, Mapping
 from moddistill.records import ReadReport, Row, read_records
 
 RENDER_VERSION = "listing-text-v1"
+RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"
+RENDER_RULES = ("price: fixed-point with 2 decimals, then trailing zeros and a trailing '.' removed (12.50 -> 12.5, "
+                "3.00 -> 3); an empty description drops the last line and the newline before it")
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MARKET = re.compile(r"^[A-Z]{2}$")
@@ -54,10 +57,13 @@ class Listing:
 
 
 def render_listing(listing: Listing) -> str:
-    """The model's input text for a listing (version ``RENDER_VERSION``)."""
+    """The model's input text for a listing (version ``RENDER_VERSION``: ``RENDER_TEMPLATE`` and ``RENDER_RULES``,
+    which the export's manifest carries so a service in any language can reproduce it)."""
     price = f"{listing.price:.2f}".rstrip("0").rstrip(".")
-    head = f"{listing.title}\n{listing.category} | {price} {listing.currency} | {listing.market} {listing.language}"
-    return f"{head}\n{listing.description}" if listing.description else head
+    text = RENDER_TEMPLATE.format(title=listing.title, category=listing.category, price=price,
+                                  currency=listing.currency, market=listing.market, language=listing.language,
+                                  description=listing.description)
+    return text if listing.description else text[:-1]  # no description: no last line, no trailing newline
 
 
 def parse_listing(row: Row) -> Listing:

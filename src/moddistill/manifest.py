@@ -14,7 +14,7 @@ from moddistill.errors import UserError
 from moddistill.provenance import sha256_file
 
 MANIFEST = "moddistill.json"
-EXPORT_FORMAT = "moddistill-export/2"  # /2: the manifest covers itself (manifest_sha256)
+EXPORT_FORMAT = "moddistill-export/3"  # /2: the manifest covers itself; /3: ONNX files and the serving contract
 MANIFEST_DIGEST = "manifest_sha256"
 
 
