@@ -11,7 +11,7 @@ CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo student-cpu test test-slow test-llm benchmark baseline leaderboard mutation clean
+.PHONY: setup demo student-cpu test test-slow test-llm benchmark benchmark-runtimes serve-check baseline leaderboard mutation clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,18 @@ test-llm: $(LLM_STAMP)
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
+
+# the export's runtimes side by side (torch fp32/bf16, ONNX fp32, ONNX int8); needs an export (make demo)
+benchmark-runtimes: $(STAMP)
+	$(PY) scripts/benchmark_runtimes.py export_dir=$(CKPT)/export
+
+# the serving install on its own: `pip install .` (no extras, no torch) in .venv-serve, predicting with the demo's export
+SERVE_VENV := .venv-serve
+serve-check:
+	test -x $(SERVE_VENV)/bin/python || python3 -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install -q .
+	! $(SERVE_VENV)/bin/python -c "import torch" 2>/dev/null
+	$(SERVE_VENV)/bin/python scripts/predict.py export_dir=$(CKPT)/export input=data/sample/listings.jsonl output=$(CKPT)/predictions_serving.jsonl
 
 # TF-IDF baseline on the student's training split, evaluated on the policy cases -> checkpoints/baseline/<experiment>/
 baseline: $(STAMP)

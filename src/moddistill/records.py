@@ -110,7 +110,11 @@ def _not_utf8(byte: bytes) -> str:
 
 
 def _iter_datasets(path: Path, suffix: str) -> Iterator[Row]:
-    import datasets
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"{path}: reading {suffix} files needs the `datasets` package (pip install "
+                        "'moddistill[train]'), or give the listings as .jsonl") from None
 
     if suffix == ".csv":
         raw = path.read_bytes()
