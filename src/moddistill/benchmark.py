@@ -53,11 +53,11 @@ def pipeline(root: Path, experiment: str, train_overrides: Sequence[str], cases:
 
 
 def inference(export_dir: Path, listings_path: str, *, batch_size: int, latency_samples: int) -> dict:
-    exported = ExportedModel.load(export_dir)
+    exported = ExportedModel.load(export_dir, "torch")  # the other runtimes: runtime_benchmark.py
     listings, _ = read_listings(listings_path)
     texts = [render_listing(x) for x in listings]
     max_length = exported.manifest["max_length"]
-    model, tok = exported.model, exported.tokenizer
+    model, tok = exported.scorer.model, exported.scorer.tokenizer
     score_texts(model, tok, texts[:batch_size], max_length=max_length, progress=False)  # warm-up
 
     started = time.perf_counter()
