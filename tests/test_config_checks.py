@@ -12,6 +12,8 @@ REQUIRED = {
     "train": [], "baseline": [], "evaluate": [], "leaderboard": [], "benchmark": [],
     "predict": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl"],
     "export": [f"checkpoint={CONF}"], "benchmark_runtimes": [f"export_dir={CONF}"],
+    "fuse": [f"export_dir={CONF}", f"llm_labels={SAMPLE_LISTINGS}", f"cases={POLICY_CASES}"],
+    "moderate": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=m"],
     "label": [f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=some-model"],
 }
 
@@ -52,6 +54,8 @@ BAD = [
     ("train", "trainer.pos_weight=-1", "trainer.pos_weight=-1: expected 'none', 'balanced' or a positive number"),
     ("train", "trainer.precision=fp8", "trainer.precision='fp8': expected one of 'auto', 'bf16', 'fp32'"),
     ("train", "peft.method=qlora", "peft.method='qlora': expected one of 'lora', 'full'"),
+    ("fuse", "fusion.llm_share=1.5", "fusion.llm_share=1.5: expected a number in [0, 1]"),
+    ("fuse", "ids=train", "ids='train': expected one of 'validation', None"),
     ("predict", "runtime=onnx_fp16", "runtime='onnx_fp16': expected one of 'auto', 'torch', 'onnx', 'onnx_int8'"),
     ("train", "model.max_length=0", "model.max_length=0: expected an integer >= 1"),
     ("train", "model.pooling=max", "model.pooling='max': expected one of 'mean', 'cls'"),

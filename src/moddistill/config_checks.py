@@ -190,6 +190,8 @@ BASELINE = {"_target_": text(), "char_ngram_range": int_range_pair, "char_min_df
             "word_ngram_range": int_range_pair, "word_min_df": POSITIVE_INT, "sublinear_tf": boolean,
             "C": number(0, lo_open=True), "class_weight": choice("balanced", None), "max_iter": POSITIVE_INT,
             "solver": text()}
+FUSION = {"llm_share": number(0, 1, optional=True), "target": number(0, 1, lo_open=True),
+          "disagreement_margin": number(0, lo_open=True), "always_human": string_list}
 RUN_KEYS = {"experiment": text(), "seed": number(integer=True), "threshold_strategy": choice(*THRESHOLD_STRATEGIES),
             "output_dir": text(), "evaluate": boolean}
 
@@ -213,6 +215,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "columns": mapping, "batch_size": POSITIVE_INT, "allow_empty": boolean, "runtime": choice(*RUNTIMES)},
     "leaderboard": {"root": existing("dir"), "output": text(), "bootstrap": COUNT, "seed": number(integer=True),
                     "cases": text(optional=True)},
+    "fuse": {"export_dir": existing("dir"), "llm_labels": existing("file"), "cases": existing("file", optional=True),
+             "listings": existing("file", optional=True), "ids": choice("validation", None),
+             "teacher": OPENAI_TEACHER, "fusion": group(FUSION)},
+    "moderate": {"export_dir": existing("dir"), "input": existing("file"), "output": text(), "on_error": ON_ERROR,
+                 "columns": mapping, "cache": text(optional=True), "runtime": choice(*RUNTIMES),
+                 "batch_size": POSITIVE_INT, "progress": boolean, "teacher": OPENAI_TEACHER, "prompt": PROMPT},
     "benchmark_runtimes": {"export_dir": existing("dir"), "cases": existing("file"), "listings": existing("file"),
                            "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT, "repeats": POSITIVE_INT},
     "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),

@@ -22,7 +22,7 @@ from moddistill.distill.collapse import CollapsedStudentError, collapse_message
 from moddistill.distill.model import label_maps
 from moddistill.errors import UserError
 from moddistill.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
-from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest
+from moddistill.manifest import EXPORT_FORMAT, write_manifest
 from moddistill.model_card import model_card
 from moddistill.provenance import git_commit
 
@@ -96,9 +96,7 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         },
     }
     (out / "README.md").write_text(model_card(manifest, evaluations, baselines), encoding="utf-8")
-    manifest["files"] = file_hashes(out)
-    manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_manifest(out, manifest)
     return out
 
 

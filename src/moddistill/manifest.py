@@ -30,6 +30,13 @@ def file_hashes(root: Path) -> dict[str, str]:
             if p.is_file() and p.name != MANIFEST}
 
 
+def write_manifest(root: Path, manifest: dict) -> None:
+    """Hash every file now in ``root`` into the manifest, then the manifest's own content, and write it."""
+    manifest["files"] = file_hashes(root)
+    manifest[MANIFEST_DIGEST] = manifest_digest(manifest)
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def verify_export(export_dir: str | Path) -> dict:
     """Read the manifest and check every file against its SHA-256; raises on any mismatch."""
     root = Path(export_dir)

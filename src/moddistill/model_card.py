@@ -19,6 +19,8 @@ def _f(x) -> str:
 def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str, dict]) -> str:
     """``evaluations``/``baselines``: case-file name -> that evaluation's metrics.json (student / TF-IDF baseline)."""
     model, policy, contract = manifest["model"], manifest["policy"], manifest["input"]
+    ngram = f"hashed char/word n-grams, {contract['ngram']['buckets']} buckets" if contract.get("ngram") else "none"
+    hashes = ", ".join(f"{k} {v[:12]}" for k, v in manifest["provenance"]["data_sha256"].items())
     lines = [
         "---",
         f"license: {model.get('license', 'unknown')}",
@@ -36,7 +38,7 @@ def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str
         "## Model",
         f"- Base model: `{model['base']}` (licence: {model.get('license', 'unknown')}), "
         f"{model['architecture']}, pooling `{model['pooling']}`, adapter: {model['adapter']}.",
-        f"- n-gram channel: {'hashed char/word n-grams, ' + str(contract['ngram']['buckets']) + ' buckets' if contract.get('ngram') else 'none'}.",
+        f"- n-gram channel: {ngram}.",
         f"- Files: {_files(manifest)}.",
         "",
         "## Intended use",
@@ -45,7 +47,7 @@ def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str
         "languages or markets it was not evaluated on.",
         "",
         "## Training data",
-        f"- Teacher labels and listings: data sha256 {', '.join(f'{k} {v[:12]}' for k, v in manifest['provenance']['data_sha256'].items())}.",
+        f"- Teacher labels and listings: data sha256 {hashes}.",
         f"- Thresholds: {manifest['threshold_source']}: "
         + ", ".join(f"{p} {t:.2f}" for p, t in manifest["thresholds"].items()) + ".",
         f"- Validation (teacher labels): macro-F1 {_f(manifest['metrics']['validation']['macro_f1'])}, "

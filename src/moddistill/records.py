@@ -202,3 +202,11 @@ def write_jsonl(path: str | Path, rows) -> None:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
     tmp.replace(path)
+
+
+def read_jsonl_ids(path: str | Path) -> set[str]:
+    """The ``id`` of every row of a JSONL file we wrote (an errors file, validation scores); none if it is absent."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    return {str(row.data["id"]) for row in _iter_jsonl(path) if row.data is not None and "id" in row.data}

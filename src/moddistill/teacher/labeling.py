@@ -111,6 +111,7 @@ class Labeler:
         # server would only repeat it
         self.retry_temperature = max(self.temperature, sample_temperature)
         self.from_cache = 0
+        self.seconds: dict[str, float] = {}  # listing id -> wall seconds its requests took (cache hits included)
         # The form "auto" resolved to, remembered per server and model: requests (and so cache keys)
         # depend on it, and a rerun must find its answers without a preflight call.
         self._format_key = f"structured_output {backend.settings.base_url} {backend.settings.model}"
@@ -153,6 +154,13 @@ class Labeler:
         return results
 
     async def _listing(self, listing: Listing) -> TeacherLabel | ListingError:
+        started = time.perf_counter()
+        try:
+            return await self._label_one(listing)
+        finally:
+            self.seconds[listing.id] = time.perf_counter() - started
+
+    async def _label_one(self, listing: Listing) -> TeacherLabel | ListingError:
         answers: list[tuple[Prompt, list[Answer]]] = []
         received, misses = "", _Misses()
         try:
@@ -177,10 +185,14 @@ class Labeler:
             body, key = self._request(prompt, sample, attempt)
             stored = self.cache.get(key)
             if stored is None:
-                misses.count += 1
                 if await self.backend.ready():
                     self.cache.put_meta(self._format_key, self.backend.structured_output)
-                body, key = self._request(prompt, sample, attempt)  # the preflight may have just resolved "auto"
+                # the preflight may have just resolved "auto" (a server at a new address): the request, and
+                # perhaps its cached answer, are now those of the resolved form
+                body, key = self._request(prompt, sample, attempt)
+                stored = self.cache.get(key)
+            if stored is None:
+                misses.count += 1
                 stored = await self.backend.complete(body)
                 stored["received"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 self.cache.put(key, stored)
@@ -229,9 +241,8 @@ def label_file(cfg: DictConfig) -> LabelSummary:
         raise TeacherError(f"scripts/label.py labels with teacher=openai; teacher={teacher.backend} reads stored labels")
     policy = policy_from_cfg(cfg)
     design = PromptDesign.from_cfg(to_dict(cfg.prompt), policy)
-    settings = ServerSettings(**{f.name: to_dict(teacher[f.name]) for f in fields(ServerSettings)
-                                 if teacher.get(f.name) is not None})
-    api_key, key_source = _api_key(teacher.api_key_env)
+    settings = server_settings(teacher)
+    api_key, key_source = api_key_from_env(teacher.api_key_env)
     output = Path(cfg.output)
     if output.suffix not in (".jsonl", ".ndjson"):
         raise TeacherError(f"output={output}: teacher labels are written as JSONL (.jsonl)")
@@ -245,8 +256,8 @@ def label_file(cfg: DictConfig) -> LabelSummary:
                            rejected=report.rejected)
     started = time.perf_counter()
     with RequestCache(cfg.cache) as cache:
-        labeler, results = asyncio.run(_label(design, settings, api_key, key_source, cache, teacher, listings,
-                                              progress=bool(cfg.progress)))
+        labeler, results = asyncio.run(run_labeler(design, settings, api_key, key_source, cache, teacher, listings,
+                                                   progress=bool(cfg.progress)))
     summary.wall_s = time.perf_counter() - started
 
     labels = [r for r in results if isinstance(r, TeacherLabel)]
@@ -258,7 +269,8 @@ def label_file(cfg: DictConfig) -> LabelSummary:
     summary.errors = dict(Counter(e.kind for e in errors))
     summary.calls, summary.retries = stats.calls, dict(stats.retries)
     summary.tokens_in, summary.tokens_out = stats.tokens_in, stats.tokens_out
-    summary.cost = _cost(to_dict(teacher.get("prices")) or {}, settings.model, stats.tokens_in, stats.tokens_out)
+    summary.cost = estimated_cost(to_dict(teacher.get("prices")) or {}, settings.model, stats.tokens_in,
+                                  stats.tokens_out)
     assert summary.listings == summary.labelled + sum(summary.errors.values())
     output.with_name(output.stem + ".summary.json").write_text(
         json.dumps({**summary.to_dict(), "teacher": to_dict(teacher), "prompt": to_dict(cfg.prompt)}, indent=2),
@@ -266,7 +278,12 @@ def label_file(cfg: DictConfig) -> LabelSummary:
     return summary
 
 
-async def _label(design, settings, api_key, key_source, cache, teacher, listings, *, progress):
+def server_settings(teacher: DictConfig) -> ServerSettings:
+    return ServerSettings(**{f.name: to_dict(teacher[f.name]) for f in fields(ServerSettings)
+                             if teacher.get(f.name) is not None})
+
+
+async def run_labeler(design, settings, api_key, key_source, cache, teacher, listings, *, progress):
     async with OpenAIBackend(settings, api_key, key_source=key_source) as backend:
         labeler = Labeler(design, backend, cache, samples=int(teacher.samples), temperature=float(teacher.temperature),
                           sample_temperature=float(teacher.sample_temperature), seed=teacher.seed,
@@ -274,7 +291,7 @@ async def _label(design, settings, api_key, key_source, cache, teacher, listings
         return labeler, await labeler.label(listings, progress=progress)
 
 
-def _api_key(env: str | None) -> tuple[str | None, str]:
+def api_key_from_env(env: str | None) -> tuple[str | None, str]:
     """The key from the environment variable named by teacher.api_key_env (never from a config file)."""
     if not env:
         return None, "no key"
@@ -284,7 +301,8 @@ def _api_key(env: str | None) -> tuple[str | None, str]:
     return key.strip(), f"${env}"
 
 
-def _cost(prices: Mapping[str, Mapping[str, float]], model: str, tokens_in: int, tokens_out: int) -> float | None:
+def estimated_cost(prices: Mapping[str, Mapping[str, float]], model: str, tokens_in: int,
+                   tokens_out: int) -> float | None:
     """Estimated cost from the price table: USD per million input and output tokens."""
     price = prices.get(model)
     if price is None:
