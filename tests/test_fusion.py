@@ -76,6 +76,9 @@ def test_kpis_count_what_the_student_settled_alone():
     assert (k["automation_rate"], k["llm_share"], k["expert_share"]) == (0.75, 0.25, 0.0)
     assert k["per_policy"]["a"]["automation_rate"] == 0.75 and k["per_policy"]["b"]["automation_rate"] == 1.0
     assert k["per_policy"]["b"]["auto_precision"] == 0.0  # b's one automatic flag is wrong
+    k = kpis(scores, np.array([[0, 0], [1, 0], [np.nan, np.nan], [0, 0]]), gold, rules())
+    assert k["expert_share"] == 0.25 and k["per_policy"]["a"]["expert_share"] == 0.25  # row 2: no answer, flags a
+    assert k["per_policy"]["b"]["expert_share"] == 0.0
     assert k["auto_precision"] == 0.5 and k["auto_recall"] == 1.0  # flags: a (right), b (wrong); 1 positive, found
     assert k["fused"]["decision_accuracy"] == 0.75 and k["llm_only"]["decision_accuracy"] == 1.0
 

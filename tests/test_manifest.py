@@ -51,6 +51,8 @@ def test_the_digest_is_sha256_of_compact_sorted_utf8_json():
      "unsupported export format 'moddistill-export/1' .*re-export"),
     (lambda r, m: (r / MANIFEST).write_bytes(b"\xff not json"), "not a readable manifest"),
     (lambda r, m: (r / MANIFEST).write_text("[1, 2]", encoding="utf-8"), "not a readable manifest"),
+    (lambda r, m: (r / "adapter_config.json").write_text("{}", encoding="utf-8"),  # transformers would read it
+     r"adapter_config\.json: not part of the export \(not in moddistill\.json; 1 such file"),
 ])
 def test_each_kind_of_tampering_is_refused(tmp_path, tamper, message):
     root = tmp_path / "e"

@@ -187,6 +187,8 @@ def kpis(scores: np.ndarray, llm_probs: np.ndarray, gold: np.ndarray | None, rul
         flagged, positives = int(student[a, j].sum()), int((truth[a, j] == 1).sum())
         per_policy[p] = {
             "automation_rate": float(a.mean()),
+            # listings sent to the experts that the fused decision flags for p (the queue's load per policy)
+            "expert_share": float(((fused.decided_by == "expert") & fused.decisions[:, j]).mean()),
             "llm_share": float((fused.unsure[:, j] & (fused.decided_by == "llm")).mean()),
             "auto_precision": tp / flagged if flagged else float("nan"),
             "auto_recall": tp / positives if positives else float("nan"),

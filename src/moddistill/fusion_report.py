@@ -49,14 +49,15 @@ def fusion_report(result: dict, manifest: dict) -> str:
         "",
         "## Per policy",
         "",
-        "| policy | band (allow below, reject at or above) | automated | to LLM | auto precision | auto recall | "
-        "F1 student | F1 fused | F1 LLM |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| policy | band (allow below, reject at or above) | automated | to LLM | to experts, flagged | auto precision | "
+        "auto recall | F1 student | F1 fused | F1 LLM |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p, v in k["per_policy"].items():
         low, high = rules["bands"][p]
         lines.append(f"| {p} | [{low:.3f}, {high:.3f}) | {_f(v['automation_rate'], True)} | {_f(v['llm_share'], True)} | "
-                     f"{_f(v['auto_precision'])} | {_f(v['auto_recall'])} | {_f(v['student_only_f1'])} | "
+                     f"{_f(v['expert_share'], True)} | {_f(v['auto_precision'])} | {_f(v['auto_recall'])} | "
+                     f"{_f(v['student_only_f1'])} | "
                      f"{_f(v['fused_f1'])} | {_f(v['llm_only_f1'])} |")
     lines += ["", "## Frontier", "", "![frontier](fusion_frontier.png)", ""]
     shown = _thin(result["frontier"], 11)

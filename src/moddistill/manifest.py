@@ -60,6 +60,12 @@ def verify_export(export_dir: str | Path) -> dict:
         if actual.get(name) != digest:
             raise UserError(f"{root / name}: {'missing' if name not in actual else 'SHA-256 mismatch'} "
                              "(the export was modified after it was written)")
+    # An export holds exactly the files it lists: an added file could change what a loader reads (transformers
+    # picks up an adapter_config.json or a weight index beside the weights), so it is refused, not ignored.
+    extra = sorted(set(actual) - set(manifest["files"]))
+    if extra:
+        raise UserError(f"{root / extra[0]}: not part of the export (not in {MANIFEST}; {len(extra)} such file(s)); "
+                        "move it out of the export directory")
     return manifest
 
 
