@@ -243,6 +243,48 @@ def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_pat
                                                            "trainer.args.max_steps=2")))
     model, _ = Run.open(run_dir).load_student()
     assert model.config.ngram_spec.fit == "stacked" and model.ngram.bag.weight.abs().sum() > 0
+    # the encoder's weight was chosen on validation, recorded, saved with the model and used when it is loaded
+    chosen = json.loads((run_dir / "metrics.json").read_text())["encoder_weight"]
+    assert set(chosen["validation_macro_f1"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
+    best = max(chosen["validation_macro_f1"].values())
+    assert chosen["validation_macro_f1"][str(chosen["chosen"])] == best
+    assert model.config.encoder_weight == chosen["chosen"]
+    assert json.loads((run_dir / "model" / "config.json").read_text())["encoder_weight"] == chosen["chosen"]
+
+
+def test_the_encoder_weight_scales_the_encoders_logits_and_is_fitted_on_validation():
+    from moddistill.distill.ngram_fit import fit_encoder_weight
+
+    model = build_base_model({"name": "t", "config": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1,
+                                                      "num_attention_heads": 2, "intermediate_size": 32,
+                                                      "vocab_size": 200}, "pooling": "mean", "ngram": NGRAM},
+                             ["a", "b"]).eval()
+    inputs = dict(input_ids=torch.tensor([[5, 6, 7]]), attention_mask=torch.ones(1, 3, dtype=torch.long),
+                  ngram_ids=torch.tensor([[3, 9]]), ngram_weights=torch.tensor([[0.6, 0.8]]))
+    with torch.no_grad():
+        model.ngram.bag.weight.normal_()
+        full = model(**inputs).logits
+        model.config.encoder_weight = 0.0
+        channel = model(**inputs).logits
+        model.config.encoder_weight = 0.5
+        half = model(**inputs).logits
+    torch.testing.assert_close(half, channel + 0.5 * (full - channel))
+
+    # the channel's logits alone separate the validation rows; the encoder's (full - channel) push them the wrong way
+    y = np.array([[1, 0], [0, 1], [0, 0], [1, 1]], dtype=bool)
+    channel = np.where(y, 2.0, -2.0)
+    encoder = np.where(y, -5.0, 5.0)
+    calls = []
+
+    def score():
+        calls.append(model.config.encoder_weight)
+        return 1 / (1 + np.exp(-(channel + model.config.encoder_weight * encoder)))
+
+    weight, by_weight, scores = fit_encoder_weight(model, score, y, ["a", "b"], strategy="global",
+                                                   grid=[0.0, 0.5, 1.0])
+    assert calls == [1.0, 0.0] and weight == 0.0 and model.config.encoder_weight == 0.0
+    assert by_weight[0.0] == 1.0 and by_weight[1.0] < 1.0
+    np.testing.assert_allclose(scores, 1 / (1 + np.exp(-channel)), rtol=1e-5)
 
 
 def test_a_case_file_of_another_policy_is_refused_with_its_file_and_line(tiny_run):

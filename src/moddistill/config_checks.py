@@ -132,6 +132,20 @@ def training_arguments(key: str, value: Any) -> None:
     check_training_arguments(value, prefix=key + ".")
 
 
+def number_list(lo: float | None = None, *, optional: bool = False) -> Check:
+    """A list of numbers, each at least ``lo``; ``optional``: null allowed."""
+    item = number(lo)
+
+    def check(key: str, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, (list, tuple, ListConfig)):
+            _fail(key, value, "a list of numbers")
+        for i, v in enumerate(value):
+            item(f"{key}[{i}]", v)
+    return check
+
+
 def string_list(key: str, value: Any) -> None:
     if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
         _fail(key, value, "a list of texts")
@@ -170,6 +184,7 @@ TRAINER = {
     "max_pos_weight": number(1), "head_lr_ratio": number(0, lo_open=True),
     "early_stopping_patience": number(1, integer=True, optional=True),
     "ngram_learning_rate": number(0, optional=True, lo_open=True), "precision": choice("auto", "bf16", "fp32"),
+    "encoder_weight_grid": number_list(0, optional=True),
     "args": training_arguments,
 }
 REPLAY_TEACHER = {"backend": choice("replay"), "labels": existing("file")}

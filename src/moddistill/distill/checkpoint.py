@@ -82,15 +82,20 @@ class Run:
             raise ValueError(f"{self.dir}: a {self.kind} run has no student model")
         tokenizer = AutoTokenizer.from_pretrained(self.dir / TOKENIZER_DIR)
         if (self.dir / MODEL_DIR).exists():
-            return AutoModelForSequenceClassification.from_pretrained(self.dir / MODEL_DIR).eval(), tokenizer
-        from peft import PeftModel
-
-        base_dir = self.dir / BASE_MODEL_DIR
-        if base_dir.exists():
-            base = AutoModelForSequenceClassification.from_pretrained(base_dir)
+            model = AutoModelForSequenceClassification.from_pretrained(self.dir / MODEL_DIR)
         else:
-            base = build_base_model(self.cfg.model, self.policy.ids)
-        return PeftModel.from_pretrained(base, self.dir / ADAPTER_DIR).eval(), tokenizer
+            from peft import PeftModel
+
+            base_dir = self.dir / BASE_MODEL_DIR
+            if base_dir.exists():
+                base = AutoModelForSequenceClassification.from_pretrained(base_dir)
+            else:
+                base = build_base_model(self.cfg.model, self.policy.ids)
+            model = PeftModel.from_pretrained(base, self.dir / ADAPTER_DIR)
+        weight = self.metrics.get("encoder_weight", {}).get("chosen")
+        if weight is not None:  # chosen on validation after training; a LoRA adapter does not carry the config
+            model.config.encoder_weight = float(weight)
+        return model.eval(), tokenizer
 
     def score(self, texts: Sequence[str], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
         """Per-policy probabilities for rendered listing texts, whatever kind of model the run holds."""

@@ -29,13 +29,17 @@ POOLED_SCALE = 10.0
 class StudentConfig(PretrainedConfig):
     model_type = "moddistill_student"
 
-    def __init__(self, encoder: dict | None = None, pooling: str = "mean", ngram: dict | None = None, **kwargs):
+    def __init__(self, encoder: dict | None = None, pooling: str = "mean", ngram: dict | None = None,
+                 encoder_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.encoder = dict(encoder or {})
         self.pooling = pooling
         self.ngram = dict(ngram) if ngram else None
+        # the encoder's logits are scaled by this before the n-gram channel's are added: 1 while training, then
+        # chosen on validation (ngram_fit.fit_encoder_weight)
+        self.encoder_weight = float(encoder_weight)
 
     @property
     def ngram_spec(self) -> NgramSpec | None:
@@ -108,6 +112,8 @@ class StudentModel(PreTrainedModel):
         else:
             pooled = hidden[:, 0].float()
         logits = self.classifier(self.dropout(pooled).to(self.classifier.weight.dtype)).float()
+        if self.config.encoder_weight != 1.0:
+            logits = logits * self.config.encoder_weight
         if ngram_offset is not None:
             logits = logits + ngram_offset.float()
         elif self.ngram is not None:

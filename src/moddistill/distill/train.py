@@ -38,7 +38,7 @@ from moddistill.distill.collapse import collapse_message, detect_collapse
 from moddistill.distill.data import StudentCollator, prepare_training_data, to_dataset
 from moddistill.distill.loss import positive_weights, soft_bce_loss
 from moddistill.distill.model import add_lora, build_base_model, freeze_word_embeddings, load_tokenizer
-from moddistill.distill.ngram_fit import fit_stacked_channel
+from moddistill.distill.ngram_fit import fit_encoder_weight, fit_stacked_channel
 from moddistill.evaluation.metrics import flag, multilabel_metrics
 from moddistill.evaluation.thresholds import select_thresholds
 from moddistill.listings import RENDER_VERSION
@@ -108,9 +108,19 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         # return length-grouped order under train_sampling_strategy=group_by_length).
         # unwrapped: under bf16 the accelerator wraps forward in autocast, and the saved model is scored in fp32
         student = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-        val_scores = score_texts(student, tokenizer, data.texts("validation"), max_length=max_length,
-                                 batch_size=int(cfg.trainer.args.per_device_eval_batch_size), desc="validation")
+        def score_validation():
+            return score_texts(student, tokenizer, data.texts("validation"), max_length=max_length,
+                               batch_size=int(cfg.trainer.args.per_device_eval_batch_size), desc="validation")
+
         val_teacher = data.labels("validation")
+        grid = to_dict(cfg.trainer.get("encoder_weight_grid")) or []
+        if ngram is not None and ngram.fit == "stacked" and grid:
+            weight, by_weight, val_scores = fit_encoder_weight(student, score_validation, val_teacher >= 0.5, ids,
+                                                               strategy=cfg.threshold_strategy, grid=grid)
+            log.info("encoder weight %.2f chosen on validation (macro-F1 by weight: %s)", weight,
+                     ", ".join(f"{w:g} {f:.3f}" for w, f in by_weight.items()))
+        else:
+            weight, by_weight, val_scores = 1.0, {}, score_validation()
         thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids, strategy=cfg.threshold_strategy)
         write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
             {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s)))}
@@ -136,6 +146,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
                 "at_thresholds": multilabel_metrics(val_teacher >= 0.5, flag(val_scores, [thresholds[p] for p in ids]), ids),
             },
             "thresholds": thresholds,
+            "encoder_weight": {"chosen": weight, "validation_macro_f1": {str(w): f for w, f in by_weight.items()}},
             "collapse": collapse,
             "resources": {"device": str(state.device), "num_processes": state.num_processes,
                           "precision": "bf16" if trainer.args.bf16 else "fp32", **peak_memory_mb()},
