@@ -30,9 +30,13 @@ def _policy_source() -> str:
 
 
 def save_config(cfg: DictConfig, path: str | Path) -> None:
+    """Written to a temporary file and renamed, so a reader never sees half a config: in a two-process run,
+    process 0 once read its own config.yaml without ``seed`` (the end of the file) while it was being written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    tmp.replace(path)
 
 
 def load_config(path: str | Path) -> DictConfig:
