@@ -20,17 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from moddistill.evaluation.metrics import multilabel_metrics
+from moddistill.evaluation.metrics import logit, multilabel_metrics
 
 FUSION_FILE = "fusion.json"
 ROUTES = ("student", "llm", "expert")
-_EPS = 1e-6
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
-
 
 @dataclass
 class FusionRules:
@@ -45,7 +38,7 @@ class FusionRules:
         """Per policy (low, high): below low the student allows, at or above high it rejects, between: the LLM."""
         out = {}
         for p in self.labels:
-            t = float(_logit(self.thresholds[p]))
+            t = float(logit(self.thresholds[p]))
             low = 1 / (1 + math.exp(-(t - self.margin))) if math.isfinite(self.margin) else 0.0
             high = 1 / (1 + math.exp(-(t + self.margin))) if math.isfinite(self.margin) else 1.0
             out[p] = (round(low, 6), round(high, 6))
@@ -78,17 +71,20 @@ class Fused:
         return self.unsure.any(axis=1)
 
 
-def signed_margins(scores: np.ndarray, rules_or_thresholds) -> np.ndarray:
-    """(n, k) logit(score) - logit(threshold): > 0 flagged, and how surely."""
-    thresholds = rules_or_thresholds.thresholds if isinstance(rules_or_thresholds, FusionRules) else rules_or_thresholds
-    labels = list(thresholds)
-    return _logit(scores) - _logit(np.array([thresholds[p] for p in labels]))
+def signed_margins(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """(n, k) logit(score) - logit(threshold), in ``thresholds``' order: > 0 flagged, and how surely."""
+    return logit(scores) - logit(np.array(list(thresholds.values())))
+
+
+def routed(scores: np.ndarray, rules: FusionRules) -> np.ndarray:
+    """(n,) bool: the listings with a policy inside its band, which go to the LLM (all that routing needs)."""
+    return (np.abs(signed_margins(scores, rules.thresholds)) < rules.margin).any(axis=1)
 
 
 def fuse(scores: np.ndarray, llm_probs: np.ndarray | None, rules: FusionRules) -> Fused:
     """Route and decide. ``llm_probs``: (n, k) LLM probabilities, NaN rows where the LLM gave no answer (or
     None when the LLM was not asked, e.g. unreachable: every routed listing then goes to the experts)."""
-    margins = signed_margins(scores, rules)
+    margins = signed_margins(scores, rules.thresholds)
     student = margins >= 0
     unsure = np.abs(margins) < rules.margin
     routed = unsure.any(axis=1)
@@ -137,7 +133,7 @@ def frontier(scores: np.ndarray, llm_probs: np.ndarray, gold: np.ndarray | None,
              points: int = 101) -> list[dict]:
     """Fused quality at a sweep of margins chosen so the LLM share runs from 0 to 100% in even steps."""
     labels = base.labels
-    nearest = np.abs(signed_margins(scores, base)).min(axis=1)
+    nearest = np.abs(signed_margins(scores, base.thresholds)).min(axis=1)
     cuts = np.unique(np.concatenate([[0.0], np.quantile(nearest, np.linspace(0, 1, points)) + 1e-9, [np.inf]]))
     llm_only = llm_only_decisions(scores, llm_probs, base.thresholds)
     rows = []
@@ -174,7 +170,7 @@ def kpis(scores: np.ndarray, llm_probs: np.ndarray, gold: np.ndarray | None, rul
     else against the LLM's own decisions (then "LLM-only" is the reference and scores 1 by definition)."""
     labels = rules.labels
     fused = fuse(scores, llm_probs, rules)
-    student = signed_margins(scores, rules) >= 0
+    student = signed_margins(scores, rules.thresholds) >= 0
     llm_only = llm_only_decisions(scores, llm_probs, rules.thresholds)
     truth = gold if gold is not None else llm_only
     # a (listing, policy) decision is automatic when the student made it: the policy was not in its band and

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-
-def _f(x, pct: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+from moddistill.evaluation.report import format_number, format_share
 
 
 def fusion_report(result: dict, manifest: dict) -> str:
@@ -26,8 +21,9 @@ def fusion_report(result: dict, manifest: dict) -> str:
         f"On {chosen['on']}, with the LLM's labels from `{llm['file']}` ({llm['answered']} answered, "
         f"{llm['errors']} errors); figures against {ref}. Student runtime: {result['runtime']}.",
         "",
-        f"**Operating point**: {chosen['by']}: {_f(k['llm_share'], True)} of listings to the LLM, "
-        f"{_f(k['expert_share'], True)} to experts, {_f(k['automation_rate'], True)} settled by the student alone.",
+        f"**Operating point**: {chosen['by']}: {format_share(k['llm_share'])} of listings to the LLM, "
+        f"{format_share(k['expert_share'])} to experts, {format_share(k['automation_rate'])} settled by the student "
+        "alone.",
         "",
     ]
     if llm_only < student:
@@ -36,14 +32,15 @@ def fusion_report(result: dict, manifest: dict) -> str:
     lines += [
         "| | student only | fused | LLM only |",
         "|---|---:|---:|---:|",
-        *[f"| {label} | {_f(k['student_only'][key])} | {_f(k['fused'][key])} | {_f(k['llm_only'][key])} |"
+        *[f"| {label} | {format_number(k['student_only'][key])} | {format_number(k['fused'][key])} | "
+          f"{format_number(k['llm_only'][key])} |"
           for label, key in (("macro-F1", "macro_f1"), ("decision accuracy", "decision_accuracy"),
                              ("agreement with LLM-only (whole listing)", "agreement_with_llm_only"))],
-        f"| share of LLM-only {quality} | {_f(student / llm_only if llm_only else None, True)} | "
-        f"{_f(fused / llm_only if llm_only else None, True)} | 100.0% |",
+        f"| share of LLM-only {quality} | {format_share(student / llm_only if llm_only else None)} | "
+        f"{format_share(fused / llm_only if llm_only else None)} | 100.0% |",
         "",
         f"Automatic decisions (the student's, on the listing-policy pairs it settled): precision "
-        f"{_f(k['auto_precision'])}, recall {_f(k['auto_recall'])}.",
+        f"{format_number(k['auto_precision'])}, recall {format_number(k['auto_recall'])}.",
         "",
         "Cost per 1,000 listings: " + _cost(k["cost_per_1000"]),
         "",
@@ -55,21 +52,23 @@ def fusion_report(result: dict, manifest: dict) -> str:
     ]
     for p, v in k["per_policy"].items():
         low, high = rules["bands"][p]
-        lines.append(f"| {p} | [{low:.3f}, {high:.3f}) | {_f(v['automation_rate'], True)} | {_f(v['llm_share'], True)} | "
-                     f"{_f(v['expert_share'], True)} | {_f(v['auto_precision'])} | {_f(v['auto_recall'])} | "
-                     f"{_f(v['student_only_f1'])} | "
-                     f"{_f(v['fused_f1'])} | {_f(v['llm_only_f1'])} |")
+        lines.append(f"| {p} | [{low:.3f}, {high:.3f}) | {format_share(v['automation_rate'])} | "
+                     f"{format_share(v['llm_share'])} | {format_share(v['expert_share'])} | "
+                     f"{format_number(v['auto_precision'])} | {format_number(v['auto_recall'])} | "
+                     f"{format_number(v['student_only_f1'])} | {format_number(v['fused_f1'])} | "
+                     f"{format_number(v['llm_only_f1'])} |")
     lines += ["", "## Frontier", "", "![frontier](fusion_frontier.png)", ""]
     shown = _thin(result["frontier"], 11)
     if qkey == "macro_f1":
         lines += ["| LLM share | expert share | macro-F1 | decision accuracy | agreement with LLM-only |",
                   "|---:|---:|---:|---:|---:|"]
-        lines += [f"| {_f(r['llm_share'], True)} | {_f(r['expert_share'], True)} | {_f(r['macro_f1'])} | "
-                  f"{_f(r['decision_accuracy'])} | {_f(r['agreement_with_llm_only'], True)} |" for r in shown]
+        lines += [f"| {format_share(r['llm_share'])} | {format_share(r['expert_share'])} | "
+                  f"{format_number(r['macro_f1'])} | {format_number(r['decision_accuracy'])} | "
+                  f"{format_share(r['agreement_with_llm_only'])} |" for r in shown]
     else:
         lines += ["| LLM share | expert share | agreement with LLM-only |", "|---:|---:|---:|"]
-        lines += [f"| {_f(r['llm_share'], True)} | {_f(r['expert_share'], True)} | "
-                  f"{_f(r['agreement_with_llm_only'], True)} |" for r in shown]
+        lines += [f"| {format_share(r['llm_share'])} | {format_share(r['expert_share'])} | "
+                  f"{format_share(r['agreement_with_llm_only'])} |" for r in shown]
     lines += ["", "Experts are not assumed right: an expert row counts at the LLM's decision where it answered, "
               "else the student's. Rules: `fusion.json` (covered by the export's manifest); "
               f"disagreement margin {rules['disagreement_margin']} (logit), always-human policies: "

@@ -7,13 +7,9 @@ baseline run of the same experiment has scored the same case file.
 
 from __future__ import annotations
 
-import math
+from moddistill.evaluation.report import format_number
 
 TAGS = ["text-classification", "multi-label-classification", "content-moderation", "onnx", "moddistill"]
-
-
-def _f(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
 def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str, dict]) -> str:
@@ -50,8 +46,8 @@ def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str
         f"- Teacher labels and listings: data sha256 {hashes}.",
         f"- Thresholds: {manifest['threshold_source']}: "
         + ", ".join(f"{p} {t:.2f}" for p, t in manifest["thresholds"].items()) + ".",
-        f"- Validation (teacher labels): macro-F1 {_f(manifest['metrics']['validation']['macro_f1'])}, "
-        f"decision accuracy {_f(manifest['metrics']['validation']['decision_accuracy'])}.",
+        f"- Validation (teacher labels): macro-F1 {format_number(manifest['metrics']['validation']['macro_f1'])}, "
+        f"decision accuracy {format_number(manifest['metrics']['validation']['decision_accuracy'])}.",
         "",
         "## Evaluation on the policy cases",
         "Held-out cases written from the policy text, never trained on; the TF-IDF + logistic-regression baseline "
@@ -64,17 +60,17 @@ def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str
         b = baselines.get(name)
         lines += [f"### `{name}` ({m['n']} cases)", "",
                   "| | student | TF-IDF baseline |", "|---|---:|---:|"]
-        lines += [f"| {label} | {_f(m.get(key))} | {_f(b.get(key)) if b else 'not run'} |"
+        lines += [f"| {label} | {format_number(m.get(key))} | {format_number(b.get(key)) if b else 'not run'} |"
                   for label, key in (("macro-F1", "macro_f1"), ("micro-F1", "micro_f1"),
                                      ("decision accuracy", "decision_accuracy"))]
         lines += ["", "| policy | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {p} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} | {v['support']} |"
-                  for p, v in m["per_policy"].items()]
+        lines += [f"| {p} | {format_number(v['precision'])} | {format_number(v['recall'])} | "
+                  f"{format_number(v['f1'])} | {v['support']} |" for p, v in m["per_policy"].items()]
         langs = m.get("slices", {}).get("language", {})
         if langs:
             lines += ["", "| language | cases | macro-F1 | decision accuracy |", "|---|---:|---:|---:|"]
-            lines += [f"| {lang} | {v['n']} | {_f(v['macro_f1'])} | {_f(v['decision_accuracy'])} |"
-                      for lang, v in langs.items()]
+            lines += [f"| {lang} | {v['n']} | {format_number(v['macro_f1'])} | "
+                      f"{format_number(v['decision_accuracy'])} |" for lang, v in langs.items()]
         lines.append("")
     lines += [
         "## Limitations",

@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.config import to_dict
-from moddistill.fusion import ROUTES, fuse
+from moddistill.fusion import ROUTES, fuse, routed
 from moddistill.listings import read_listings
 from moddistill.operating_point import export_policy, load_rules
 from moddistill.records import write_jsonl
@@ -63,9 +63,9 @@ def moderate_file(cfg: DictConfig) -> dict:
         single.append(time.perf_counter() - t)
 
     t = time.perf_counter()
-    routed = fuse(scores, np.full(scores.shape, np.nan), rules).routed  # routing needs only the student
+    to_route = routed(scores, rules)
     overhead = time.perf_counter() - t
-    to_llm = [x for x, r in zip(listings, routed) if r]
+    to_llm = [x for x, r in zip(listings, to_route) if r]
     llm = np.full(scores.shape, np.nan)
     design = PromptDesign.from_cfg(to_dict(cfg.prompt), policy)
     answers: dict[str, TeacherLabel | ListingError] = {}
@@ -104,7 +104,7 @@ def moderate_file(cfg: DictConfig) -> dict:
                           "model": answer.provenance.get("model"), "prompt_version": design.version}
         elif isinstance(answer, ListingError):
             reason = f"{reason}: LLM {answer.kind}: {answer.reason}"
-        elif routed[i] and unreachable:
+        elif to_route[i] and unreachable:
             reason = f"{reason}: LLM unreachable: {unreachable}"
         if reason:
             row["reason"] = reason

@@ -21,6 +21,7 @@ from moddistill.manifest import write_manifest
 from moddistill.policy import Policy, parse_policy
 from moddistill.records import read_jsonl_ids
 from moddistill.runtime import ExportedModel
+from moddistill.teacher.labeling import estimated_cost
 from moddistill.teacher.labels import read_teacher_labels
 
 REPORT_FILE = "fusion_report.md"
@@ -99,11 +100,9 @@ def cost_per_1000(k: dict, llm: dict, prices: dict, student_cpu_s_per_listing: f
     tokens = llm["tokens_per_listing"]
     out = {"student_cpu_seconds": 1000 * student_cpu_s_per_listing, "llm_calls": 1000 * k["llm_share"]}
     if tokens:
-        out["llm_tokens"] = 1000 * k["llm_share"] * (tokens["in"] + tokens["out"])
-        price = prices.get(llm["model"])
-        out["llm_cost_usd"] = (1000 * k["llm_share"] * (tokens["in"] * price["input_per_1m"]
-                                                          + tokens["out"] * price["output_per_1m"]) / 1e6
-                               if price else None)
+        tokens_in, tokens_out = out["llm_calls"] * tokens["in"], out["llm_calls"] * tokens["out"]
+        out["llm_tokens"] = tokens_in + tokens_out
+        out["llm_cost_usd"] = estimated_cost(prices, llm["model"], tokens_in, tokens_out)
     return out
 
 

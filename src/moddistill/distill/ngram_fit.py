@@ -77,17 +77,13 @@ def fit_encoder_weight(model, score, y_true: np.ndarray, policy_ids: Sequence[st
     every weight in ``grid`` is then a blend of the two logits, thresholded as the run would threshold it.
     Returns the weight (ties: the larger), validation macro-F1 per weight, and the validation scores at it.
     """
-    from moddistill.evaluation.metrics import flag, multilabel_metrics
+    from moddistill.evaluation.metrics import flag, logit, multilabel_metrics
     from moddistill.evaluation.thresholds import select_thresholds
 
-    def logit(p):
-        p = np.clip(p, 1e-7, 1 - 1e-7)
-        return np.log(p / (1 - p))
-
     model.config.encoder_weight = 1.0
-    full = logit(score())
+    full = logit(score(), eps=1e-7)
     model.config.encoder_weight = 0.0
-    channel = logit(score())
+    channel = logit(score(), eps=1e-7)
     encoder = full - channel
     results, scores = {}, {}
     for w in grid:

@@ -111,6 +111,12 @@ def calibration(y_true: np.ndarray, scores: np.ndarray, *, bins: int = 10) -> di
             "reliability": reliability}
 
 
+def logit(p, eps: float = 1e-6) -> np.ndarray:
+    """log(p / (1 - p)) of probabilities clipped to [eps, 1 - eps], so 0 and 1 stay finite."""
+    p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
 def flag(scores: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """0/1 flags: a policy is flagged when its score is at or above its threshold."""
     return (np.asarray(scores) >= np.asarray(thresholds, dtype=float)[None, :]).astype(int)

@@ -123,7 +123,7 @@ def markdown_report(result: dict, title: str) -> str:
                   f"| {name} | n | macro-F1 | decision accuracy | micro-F1 | exact match |",
                   "|---|---:|---:|---:|---:|---:|"]
         for key, m in rows.items():
-            lines.append(f"| {key} | {m['n']} | {_num(m.get('macro_f1'))} | {m['decision_accuracy']:.3f} | "
+            lines.append(f"| {key} | {m['n']} | {format_number(m.get('macro_f1'))} | {m['decision_accuracy']:.3f} | "
                          f"{m['micro_f1']:.3f} | {m['exact_match']:.3f} |")
     if result["slices"]:
         lines += ["", "(a slice's macro-F1 is the mean F1 of the policies it has cases of; n/a when it has none)"]
@@ -145,14 +145,14 @@ def markdown_summary(result: dict) -> str:
              f"- allow/reject decision accuracy: **{result['decision_accuracy']:.3f}**"]
     look = result.get("false_reject", {}).get(LOOKALIKE_TAG)
     if look and look["n"]:
-        lines.append(f"- allowed look-alikes rejected: {_pct(look['rate'])} of {look['n']}")
-    lines += [f"- invariance (inv cases keep their decision): {_pct(result['invariance']['consistent'])} "
+        lines.append(f"- allowed look-alikes rejected: {format_share(look['rate'])} of {look['n']}")
+    lines += [f"- invariance (inv cases keep their decision): {format_share(result['invariance']['consistent'])} "
               f"of {result['invariance']['n']}",
-              f"- directional (dir cases move the score the right way): {_pct(result['directional']['passed'])} "
+              f"- directional (dir cases move the score the right way): {format_share(result['directional']['passed'])} "
               f"of {result['directional']['n']}"]
     if cal := result.get("calibration"):
-        lines.append(f"- calibration over {cal['pairs']} case × policy pairs: Brier {_num(cal['brier'])}, "
-                     f"ECE ({cal['bins']} bins) {_num(cal['ece'])}")
+        lines.append(f"- calibration over {cal['pairs']} case × policy pairs: Brier {format_number(cal['brier'])}, "
+                     f"ECE ({cal['bins']} bins) {format_number(cal['ece'])}")
     if (scoring := result.get("scoring")) and scoring.get("listings_per_second"):
         lines.append(f"- scoring: {scoring['listings_per_second']:.1f} listings/s ({scoring['seconds']:.1f} s, "
                      f"model load included)")
@@ -165,9 +165,11 @@ def markdown_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.1f}%"
+def format_share(x: float | None) -> str:
+    """A share as a percentage with one decimal; "n/a" for None or NaN (reports, model card, fusion report)."""
+    return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
 
 
-def _num(x: float | None) -> str:
+def format_number(x: float | None) -> str:
+    """A figure with three decimals; "n/a" for None or NaN."""
     return "n/a" if x is None or x != x else f"{x:.3f}"
