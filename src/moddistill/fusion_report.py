@@ -27,8 +27,10 @@ def fusion_report(result: dict, manifest: dict) -> str:
         "",
     ]
     if llm_only < student:
-        lines += [f"**The LLM is worse than the student here** ({quality} {llm_only:.3f} against the student's "
-                  f"{student:.3f}): routing listings to it lowers quality, so the budget is best spent on none.", ""]
+        verdict = (f"sending it only the listings the student is least sure of still helps ({fused:.3f})"
+                   if fused > student else "routing listings to it does not raise quality, so none is sent")
+        lines += [f"**The LLM alone is worse than the student here** ({quality} {llm_only:.3f} against the "
+                  f"student's {student:.3f}): {verdict}.", ""]
     lines += [
         "| | student only | fused | LLM only |",
         "|---|---:|---:|---:|",
