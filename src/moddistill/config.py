@@ -14,6 +14,13 @@ def to_dict(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+def path_list(value: Any) -> list[str]:
+    """A config key that takes one path (a command-line override) or a list of them (or none) as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
 def policy_from_cfg(cfg: DictConfig) -> Policy:
     """The composed ``policy`` group validated as a Policy; errors name the policy file it came from."""
     return parse_policy(to_dict(cfg.policy), source=_policy_source())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from moddistill.evaluation.report import format_number, format_share
+from moddistill.plotting import pyplot
 
 
 def fusion_report(result: dict, manifest: dict) -> str:
@@ -100,11 +101,7 @@ def _thin(rows: list[dict], n: int) -> list[dict]:
 
 
 def frontier_plot(rows: list[dict], point: dict, gold: bool, path: Path, *, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     key, label = ("macro_f1", "fused macro-F1 (gold labels)") if gold else ("agreement_with_llm_only", "")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     share = [100 * r["llm_share"] for r in rows]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from moddistill.records import ReadReport, Row, read_records
+from moddistill.records import ReadReport, Row, read_records, record_id
 
 RENDER_VERSION = "listing-text-v1"
 RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"
@@ -70,7 +70,7 @@ def parse_listing(row: Row) -> Listing:
     """Validate one row into a Listing; a bad field raises RowError naming file, line and field."""
     d = row.data
     return Listing(
-        id=_id(row, d.get("id")),
+        id=record_id(row),
         title=_text(row, d, "title"),
         description=_text(row, d, "description", allow_empty=True),
         category=_text(row, d, "category"),
@@ -105,12 +105,6 @@ def read_listings(
 
     return read_records(path, parse, on_error=on_error, rejects_path=rejects_path, columns=columns,
                         allow_empty=allow_empty)
-
-
-def _id(row: Row, value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
-        raise row.error("id", "missing" if value in (None, "") else f"expected a string id, got {value!r}")
-    return str(value).strip()
 
 
 def _optional_id(row: Row, value: Any) -> str | None:

@@ -62,6 +62,14 @@ class Row:
         return RowError(self.file, self.location, field, reason)
 
 
+def record_id(row: Row) -> str:
+    """The row's ``id`` as text (an integer id is accepted): every record type is keyed by it."""
+    value = row.data.get("id")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+        raise row.error("id", "missing" if value in (None, "") else f"expected a string id, got {value!r}")
+    return str(value).strip()
+
+
 def iter_rows(path: str | Path) -> Iterator[Row]:
     """Yield the rows of a .jsonl/.json, .csv or .parquet file with their locations."""
     path = Path(path)

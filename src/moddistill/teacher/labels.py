@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from moddistill.policy import Policy
-from moddistill.records import ReadReport, Row, read_records
+from moddistill.records import ReadReport, Row, read_records, record_id
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,7 @@ class TeacherLabel:
 
 def parse_teacher_row(row: Row, policy: Policy) -> TeacherLabel:
     d = row.data
-    rid = d.get("id")
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid).strip() == "":
-        raise row.error("id", "missing")
+    rid = record_id(row)
     labels = d.get("labels")
     if labels is None:
         raise row.error("labels", "missing")
@@ -53,7 +51,7 @@ def parse_teacher_row(row: Row, policy: Policy) -> TeacherLabel:
     provenance = d.get("provenance") or {}
     if not isinstance(provenance, Mapping):
         raise row.error("provenance", "expected a mapping")
-    return TeacherLabel(str(rid).strip(), probs, rationale.strip(), dict(provenance))
+    return TeacherLabel(rid, probs, rationale.strip(), dict(provenance))
 
 
 def read_teacher_labels(
