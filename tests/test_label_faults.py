@@ -137,7 +137,7 @@ def test_output_is_the_replay_format_train_reads(tmp_path, policy):
     with FakeOpenAI(policy.ids) as fake:
         label(tmp_path, fake, ["weapons 0", "plain 1"])
     listings, _ = read_listings(tmp_path / "in.jsonl")
-    joined, read_report, join_report = replay_teacher(listings, tmp_path / "labels.jsonl", policy)
+    joined, read_report, join_report, _ = replay_teacher(listings, tmp_path / "labels.jsonl", policy)
     assert join_report.labelled == 2 and read_report.rejected == 0
     assert joined[0].label.probs["weapons"] == pytest.approx(0.8)
     summary = json.loads((tmp_path / "labels.summary.json").read_text())

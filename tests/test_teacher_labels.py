@@ -71,7 +71,7 @@ def test_replay_joins_by_id_and_refuses_unlabelled_listings(tmp_path, policy):
     assert (e.value.file, e.value.location, e.value.field) == (str(listings_path), "line 2", "id")
     assert "no teacher label for listing 'b'" in e.value.reason
 
-    joined, read_report, join_report = replay_teacher(listings, labels_path, policy, on_error="skip",
+    joined, read_report, join_report, _ = replay_teacher(listings, labels_path, policy, on_error="skip",
                                                       rejects_dir=tmp_path / "rejects")
     assert [(j.listing.id, j.label.violated()) for j in joined] == [("a", []), ("c", ["drugs"])]
     assert (join_report.listings, join_report.labelled, join_report.unlabelled, join_report.unused_labels) == (3, 2, 1, 1)

@@ -1,6 +1,6 @@
-"""Training data: teacher labels joined to listings, the leakage guard against policy cases, the grouped
-validation split, tokenised datasets and their collator. Students and baselines share ``prepare_training_data``,
-so they train on exactly the same rows."""
+"""Training data: teacher labels (an expert's verdict in place of the teacher's) joined to listings, the leakage
+guard against policy cases, the grouped validation split, tokenised datasets and their collator. Students and
+baselines share ``prepare_training_data``, so they train on exactly the same rows."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from sklearn.model_selection import GroupShuffleSplit
 from transformers import DataCollatorWithPadding
 
-from moddistill.config import policy_from_cfg, to_dict
+from moddistill.config import path_list, policy_from_cfg, to_dict
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, pad_bags
 from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
 from moddistill.listings import Listing, read_listings, render_listing
@@ -44,15 +44,18 @@ class TrainingData:
 
 
 def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
-    """Listings + teacher labels -> leakage guard -> grouped split, as ``cfg.data`` and ``cfg.teacher`` say."""
+    """Listings + teacher labels, overridden by expert verdicts -> leakage guard -> grouped split, as ``cfg.data``
+    and ``cfg.teacher`` say."""
     policy = policy_from_cfg(cfg)
     rejects_dir = run_dir / "rejects"
     listings, read_report = read_listings(cfg.data.listings, on_error=cfg.data.on_error,
                                           rejects_path=rejects_dir / "listings_rejects.jsonl",
                                           columns=to_dict(cfg.data.columns))
     log.info(read_report.summary())
-    labelled, label_report, join_report = replay_teacher(listings, cfg.teacher.labels, policy,
-                                                         on_error=cfg.data.on_error, rejects_dir=rejects_dir)
+    expert_files = path_list(cfg.teacher.get("expert_verdicts"))  # a run started before the key existed has none
+    labelled, label_report, join_report, expert_report = replay_teacher(
+        listings, cfg.teacher.labels, policy, expert_verdicts=expert_files, on_error=cfg.data.on_error,
+        rejects_dir=rejects_dir)
     log.info(label_report.summary())
     log.info(join_report.summary())
     cases, _ = read_policy_cases(cfg.data.policy_cases, policy)
@@ -61,9 +64,11 @@ def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
     train_rows, val_rows, n_groups = grouped_split(labelled, val_fraction=float(cfg.data.validation_fraction),
                                                    seed=int(cfg.seed), group_threshold=float(cfg.data.group_threshold))
     log.info("split: %d train, %d validation (%d near-duplicate groups)", len(train_rows), len(val_rows), n_groups)
-    files = {"listings": cfg.data.listings, "teacher_labels": cfg.teacher.labels, "policy_cases": cfg.data.policy_cases}
-    report = {"listings": vars(read_report), "teacher_labels": vars(label_report), "join": vars(join_report),
-              "leakage": vars(leakage), "train": len(train_rows), "validation": len(val_rows), "groups": n_groups,
+    files = {"listings": cfg.data.listings, "teacher_labels": cfg.teacher.labels, "policy_cases": cfg.data.policy_cases,
+             **{f"expert_verdicts[{i}]": path for i, path in enumerate(expert_files)}}
+    report = {"listings": vars(read_report), "teacher_labels": vars(label_report), "expert_verdicts": expert_report,
+              "join": vars(join_report), "leakage": vars(leakage), "train": len(train_rows),
+              "validation": len(val_rows), "groups": n_groups,
               "sha256": {name: sha256_file(path) for name, path in files.items()}}
     return TrainingData(policy, train_rows, val_rows, report)
 

@@ -1,13 +1,15 @@
-"""The ``replay`` teacher: stored teacher output joined to listings by id."""
+"""The ``replay`` teacher: stored teacher output (and expert verdicts in its place) joined to listings by id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from moddistill.listings import Listing
 from moddistill.policy import Policy
 from moddistill.records import ReadReport, RowError, write_jsonl
+from moddistill.teacher.expert_verdicts import apply_verdicts, read_expert_verdicts
 from moddistill.teacher.labels import TeacherLabel, read_teacher_labels
 
 
@@ -63,16 +65,20 @@ def join_labels(
 
 
 def replay_teacher(
-    listings: list[Listing], labels_path: str | Path, policy: Policy, *, on_error: str = "raise",
-    rejects_dir: str | Path | None = None,
-) -> tuple[list[LabelledListing], ReadReport, JoinReport]:
-    """Read stored teacher output and join it to ``listings``."""
+    listings: list[Listing], labels_path: str | Path, policy: Policy, *, expert_verdicts: Sequence[str | Path] = (),
+    on_error: str = "raise", rejects_dir: str | Path | None = None,
+) -> tuple[list[LabelledListing], ReadReport, JoinReport, dict]:
+    """Read stored teacher output, put expert verdicts in place of the teacher's labels, and join the labels to
+    ``listings``. Verdicts go in before the join, so a listing only an expert labelled trains too. Returns the
+    joined rows, the label file's read report, the join report and the verdicts' counts."""
     rejects_dir = Path(rejects_dir) if rejects_dir else None
     labels, read_report = read_teacher_labels(
         labels_path, policy, on_error=on_error, rejects_path=rejects_dir / "teacher_rejects.jsonl" if rejects_dir else None
     )
+    verdicts = read_expert_verdicts(expert_verdicts, policy, on_error=on_error, rejects_dir=rejects_dir)
+    labels, expert_report = apply_verdicts(labels, verdicts, {x.id for x in listings}, policy)
     joined, join_report = join_labels(
         listings, labels, on_error=on_error, labels_path=str(labels_path),
         rejects_path=rejects_dir / "unlabelled_rejects.jsonl" if rejects_dir else None,
     )
-    return joined, read_report, join_report
+    return joined, read_report, join_report, expert_report
