@@ -15,6 +15,10 @@ REQUIRED = {
     "fuse": [f"export_dir={CONF}", f"llm_labels={SAMPLE_LISTINGS}", f"cases={POLICY_CASES}"],
     "moderate": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=m"],
     "label": [f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=some-model"],
+    "loop_sim": [],
+    "audit": [f"decisions={SAMPLE_LISTINGS}"],
+    "drift": [f"reference={SAMPLE_LISTINGS}", f"current={SAMPLE_LISTINGS}"],
+    "select_batch": [f"pool={SAMPLE_LISTINGS}", "budget=10", "output=/tmp/out.jsonl", f"exclude=[{SAMPLE_LISTINGS}]"],
 }
 
 
@@ -70,6 +74,8 @@ BAD = [
     ("label", "teacher.structured_output=xml", "teacher.structured_output='xml': expected one of"),
     ("evaluate", "thresholds=high", "thresholds='high': expected 'validation' or a number in [0, 1]"),
     ("leaderboard", "bootstrap=-5", "bootstrap=-5: expected an integer >= 0"),
+    ("select_batch", "exclude=[/no/such/labels.jsonl]", "exclude[0]='/no/such/labels.jsonl': no such file"),
+    ("select_batch", "strategy=margin", "strategy='margin': expected one of 'uncertainty', 'disagreement', 'random'"),
 ]
 
 
@@ -123,6 +129,7 @@ def test_allowed_values_spelled_out_for_a_light_import_match_the_modules_that_re
     from moddistill.distill.ngrams import FITS
     from moddistill.distill.student import POOLINGS
     from moddistill.evaluation.thresholds import STRATEGIES
+    from moddistill.selection import STRATEGIES as SELECTION_STRATEGIES
 
-    assert (config_checks.POOLINGS, config_checks.NGRAM_FITS, config_checks.THRESHOLD_STRATEGIES) == (
-        POOLINGS, FITS, STRATEGIES)
+    assert (config_checks.POOLINGS, config_checks.NGRAM_FITS, config_checks.THRESHOLD_STRATEGIES,
+            config_checks.SELECTION_STRATEGIES) == (POOLINGS, FITS, STRATEGIES, SELECTION_STRATEGIES)

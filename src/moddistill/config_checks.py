@@ -151,6 +151,15 @@ def string_list(key: str, value: Any) -> None:
         _fail(key, value, "a list of texts")
 
 
+def existing_files(key: str, value: Any) -> None:
+    """One path or a list of paths, each an existing file."""
+    paths = [value] if isinstance(value, str) else value
+    if not isinstance(paths, (list, tuple)):
+        _fail(key, value, "a file path or a list of file paths")
+    for i, path in enumerate(paths):
+        existing("file")(key if isinstance(value, str) else f"{key}[{i}]", path)
+
+
 FRACTION = number(0, 1)
 POSITIVE_INT = number(1, integer=True)
 COUNT = number(0, integer=True)
@@ -160,6 +169,7 @@ ON_ERROR = choice(*READ_MODES)
 POOLINGS = ("mean", "cls")  # distill/student.py
 NGRAM_FITS = ("joint", "stacked")  # distill/ngrams.py
 THRESHOLD_STRATEGIES = ("global", "per_policy")  # evaluation/thresholds.py
+SELECTION_STRATEGIES = ("uncertainty", "disagreement", "random")  # selection.py
 
 # --- config groups (closed: a key not listed here is a typo) ------------------------------------------------
 
@@ -187,7 +197,7 @@ TRAINER = {
     "encoder_weight_grid": number_list(0, optional=True),
     "args": training_arguments,
 }
-REPLAY_TEACHER = {"backend": choice("replay"), "labels": existing("file")}
+REPLAY_TEACHER = {"backend": choice("replay"), "labels": existing("file"), "expert_verdicts": existing_files}
 OPENAI_TEACHER = {
     "backend": choice("openai"), "base_url": text(), "model": text(), "api_key_env": text(optional=True),
     "concurrency": POSITIVE_INT, "requests_per_minute": number(0, optional=True, lo_open=True),
@@ -240,6 +250,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                            "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT, "repeats": POSITIVE_INT},
     "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),
                   "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT},
+    "audit": {"policy": POLICY, "decisions": existing("file"), "verdicts": existing_files, "output": text(optional=True),
+              "size": number(1, integer=True, optional=True), "listings": existing("file", optional=True),
+              "seed": number(integer=True), "min_per_stratum": COUNT, "sample": existing("file", optional=True)},
+    "drift": {"reference": existing("file"), "current": existing("file"), "export_dir": existing("dir", optional=True),
+              "output": text(optional=True), "on_error": ON_ERROR, "columns": mapping, "runtime": choice(*RUNTIMES),
+              "batch_size": POSITIVE_INT, "progress": boolean, "min_listings": POSITIVE_INT,
+              "mix": group({"min_share": FRACTION, "min_count": POSITIVE_INT}), "quantile_bins": number(2, integer=True),
+              "unsure_margin": number(0, lo_open=True), "plot_policies": POSITIVE_INT,
+              "limits": group({f"{name}_{level}": number(0) for name in ("psi", "flag_rate", "unsure_share", "oov")
+                               for level in ("warn", "alert")})},
+    "select_batch": {"export_dir": existing("dir", optional=True), "pool": existing("file"), "budget": POSITIVE_INT,
+               "output": text(), "exclude": existing_files, "strategy": choice(*SELECTION_STRATEGIES),
+               "labels": existing("file", optional=True), "diversity": FRACTION, "max_similarity": number(0, 1, lo_open=True),
+               "max_share": group({"policy": number(0, 1, optional=True, lo_open=True),
+                                   "language": number(0, 1, optional=True, lo_open=True)}),
+               "seed": number(integer=True), "on_error": ON_ERROR, "columns": mapping, "runtime": choice(*RUNTIMES),
+               "batch_size": POSITIVE_INT, "progress": boolean},
+    "loop_sim": {"listings": existing("file"), "labels": existing("file"), "policy_cases": existing("file"),
+                 "start_fraction": number(0, 1, lo_open=True), "round_fraction": number(0, 1, lo_open=True),
+                 "rounds": POSITIVE_INT, "strategies": string_list, "experiment": text(), "train_overrides": string_list,
+                 "baseline": boolean, "seed": number(integer=True), "diversity": FRACTION,
+                 "max_similarity": number(0, 1, lo_open=True),
+                 "max_share": group({"policy": number(0, 1, optional=True, lo_open=True),
+                                     "language": number(0, 1, optional=True, lo_open=True)}),
+                 "output_dir": text()},
 }
 
 
