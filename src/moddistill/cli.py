@@ -3,7 +3,8 @@
 - 0: the work was done;
 - 2: a user error (a bad config value or override, a bad input file or row, a refused export): one line
   ``error: ...`` on stderr naming the key, or the file, line and field, and no traceback;
-- 1: anything else (a bug, a crash in a library): the full traceback.
+- 1: anything else (a bug, a crash in a library): the full traceback;
+- 3: ``drift.py`` only: the work was done and some drift check alerts (for a scheduler; not 1, which is a crash).
 """
 
 from __future__ import annotations
