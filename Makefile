@@ -11,7 +11,7 @@ CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo student-cpu test test-slow test-llm benchmark benchmark-runtimes serve-check baseline leaderboard mutation clean
+.PHONY: setup demo student-cpu test test-slow test-llm benchmark benchmark-runtimes serve-check baseline leaderboard loop-sim mutation clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ student-cpu: $(E5_DIR)/model.safetensors
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# the closed loop replayed on the sample: 5 rounds of choosing 300 listings to label, uncertainty against random, each
+# round's demo student and TF-IDF baseline scored on the policy cases (checkpoints/loop_sim/<time>/loop_sim.png)
+loop-sim: $(STAMP)
+	$(PY) scripts/loop_sim.py
 
 # mutation testing of the modules that decide outcomes ([tool.mutmut] in pyproject.toml; about 1 minute, not in CI)
 mutation: $(STAMP)

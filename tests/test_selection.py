@@ -134,7 +134,8 @@ def test_select_writes_listing_rows_none_labelled_with_their_selection(spread, s
     labelled = write_jsonl(tmp_path / "labels.jsonl", [{"id": r["id"]} for r in pool[:100]] + [{"id": "not-in-pool"}])
     out = tmp_path / "batch.jsonl"
     code, err = run_script("select_batch", [f"export_dir={spread}", f"pool={sample_slice['listings']}", "budget=20",
-                                      f"output={out}", f"exclude={labelled}", "progress=false"], monkeypatch, capsys)
+                                      f"output={out}", f"exclude={labelled}", "progress=false", "diversity=0.25"],
+                           monkeypatch, capsys)
     assert code == 0, err
     batch, _ = read_listings(out)  # label.py and moderate.py read it as is
     rows = read_jsonl(out)

@@ -1,16 +1,16 @@
 """Choose the next labelling batch from an unlabelled pool: the listings a label would teach the student most.
 
-A batch is filled in two parts. Most of it comes from the strategy's ranking: ``uncertainty`` (the default: a
-policy's score closest to its threshold, in logit space, the same margin the fusion rules route by) or
-``disagreement`` (student and teacher far apart, where the pool already has teacher labels). A share of it
-(``diversity``) is filled by k-center: again and again the listing farthest from everything labelled or already
-picked, so a batch also explores what the student has not seen. Both parts skip a listing that near-copies one
-already picked, and respect quotas (no policy or language takes more than its share of the batch). ``random``
-draws uniformly, with none of this, for comparison.
+A batch comes from the strategy's ranking: ``uncertainty`` (the default: a policy's score closest to its threshold,
+in logit space, the same margin the fusion rules route by) or ``disagreement`` (student and teacher far apart,
+where the pool already has teacher labels). An optional share of it (``diversity``; 0 by default: in the loop
+simulation a quarter cost 0.05 macro-F1 at 1,200 labels) is filled by k-center: again and again the listing
+farthest from everything labelled or already picked, to explore what the student has not seen. Every pick skips a
+listing that near-copies one already picked and respects quotas (no policy or language takes more than its share
+of the batch), so a batch is not one case many times. ``random`` draws uniformly, with none of this, for
+comparison.
 
 Distances are cosine distances between character n-gram TF-IDF vectors of the rendered listings, not the
-student's embeddings: the export serves per-policy scores only, and near-copies, the thing diversity must
-catch, are lexical.
+student's embeddings: the export serves per-policy scores only, and near-copies, the thing to catch, are lexical.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ STRATEGIES = ("uncertainty", "disagreement", "random")
 class SelectionSettings:
     budget: int
     strategy: str = "uncertainty"
-    diversity: float = 0.25  # share of the batch filled by k-center
+    diversity: float = 0.0  # share of the batch filled by k-center
     max_similarity: float = 0.9  # a listing this similar (cosine) to one already picked is skipped
     max_share: dict = field(default_factory=lambda: {"policy": 0.3, "language": 0.5})
     seed: int = 0
