@@ -9,7 +9,7 @@ from transformers import AutoModelForSequenceClassification
 
 from moddistill.distill.checkpoint import Run
 from moddistill.distill.collapse import CollapsedStudentError, detect_collapse
-from moddistill.distill.model import build_base_model, label_maps, load_tokenizer
+from moddistill.distill.model import build_base_model, load_tokenizer
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, ngram_matrix
 from moddistill.distill.student import StudentModel
 from moddistill.distill.train import train, use_bf16

@@ -37,7 +37,7 @@ from moddistill.evaluation.report import format_number
 from moddistill.listings import read_listings
 from moddistill.policy import Policy
 from moddistill.provenance import sha256_file
-from moddistill.records import Row, read_records, record_id, write_jsonl
+from moddistill.records import Row, read_records, record_id, unique_ids, write_jsonl
 from moddistill.teacher.expert_verdicts import read_expert_verdicts
 
 ALLOW = "allow"
@@ -91,16 +91,7 @@ def parse_decision(row: Row, policy: Policy) -> Decision:
 
 def read_decisions(path: str | Path, policy: Policy) -> list[Decision]:
     """Every decision of a moderate.py or predict.py output (an empty file is refused); ids must be unique."""
-    seen: set[str] = set()
-
-    def parse(row: Row) -> Decision:
-        decision = parse_decision(row, policy)
-        if decision.id in seen:
-            raise row.error("id", f"duplicate decision for id {decision.id!r}")
-        seen.add(decision.id)
-        return decision
-
-    return read_records(path, parse)[0]
+    return read_records(path, unique_ids(lambda row: parse_decision(row, policy), "decision"))[0]
 
 
 def strata(automatic: list[Decision], policy: Policy) -> dict[str, list[Decision]]:

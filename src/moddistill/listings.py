@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from moddistill.records import ReadReport, Row, read_records, record_id
+from moddistill.records import ReadReport, Row, read_records, record_id, unique_ids
 
 RENDER_VERSION = "listing-text-v1"
 RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"
@@ -94,16 +94,7 @@ def read_listings(
 ) -> tuple[list[Listing], ReadReport]:
     """Read and validate listings from JSONL, CSV or Parquet; ids must be unique within the file, and an empty
     file is an error unless ``allow_empty``."""
-    seen: set[str] = set()
-
-    def parse(row: Row) -> Listing:
-        listing = parse_listing(row)
-        if listing.id in seen:
-            raise row.error("id", f"duplicate id {listing.id!r}")
-        seen.add(listing.id)
-        return listing
-
-    return read_records(path, parse, on_error=on_error, rejects_path=rejects_path, columns=columns,
+    return read_records(path, unique_ids(parse_listing, "listing"), on_error=on_error, rejects_path=rejects_path, columns=columns,
                         allow_empty=allow_empty)
 
 

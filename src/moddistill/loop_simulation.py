@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from omegaconf import DictConfig
 
 from moddistill.config import policy_from_cfg
 from moddistill.distill.checkpoint import Run
@@ -33,7 +34,7 @@ from moddistill.selection import SelectionSettings, select_batch
 from moddistill.teacher.labels import read_teacher_labels
 
 log = logging.getLogger(__name__)
-Compose = Callable[[str, list], "DictConfig"]  # noqa: F821 - hydra.compose(config_name, overrides)
+Compose = Callable[[str, list], DictConfig]  # hydra.compose(config_name, overrides)
 RESULTS_FILE = "loop_sim.json"
 
 

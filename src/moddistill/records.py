@@ -70,6 +70,20 @@ def record_id(row: Row) -> str:
     return str(value).strip()
 
 
+def unique_ids(parse: Callable[[Row], T], what: str) -> Callable[[Row], T]:
+    """``parse`` that refuses a row whose ``id`` an earlier row of the file already had (one ``what`` per id)."""
+    seen: set[str] = set()
+
+    def parse_unique(row: Row) -> T:
+        record = parse(row)
+        if record.id in seen:
+            raise row.error("id", f"duplicate id {record.id!r} (one {what} per id)")
+        seen.add(record.id)
+        return record
+
+    return parse_unique
+
+
 def iter_rows(path: str | Path) -> Iterator[Row]:
     """Yield the rows of a .jsonl/.json, .csv or .parquet file with their locations."""
     path = Path(path)

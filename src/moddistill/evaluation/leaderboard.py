@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moddistill.evaluation.metrics import confusion_counts, f1_from_counts
+from moddistill.evaluation.metrics import f1_from_counts
 from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE
 
 # a run directory's layout (distill/train.py, baselines): written when the run starts / finishes / crashes

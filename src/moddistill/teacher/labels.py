@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from moddistill.policy import Policy
-from moddistill.records import ReadReport, Row, read_records, record_id
+from moddistill.records import ReadReport, Row, read_records, record_id, unique_ids
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,8 @@ def parse_teacher_row(row: Row, policy: Policy) -> TeacherLabel:
 def read_teacher_labels(
     path: str | Path, policy: Policy, *, on_error: str = "raise", rejects_path: str | Path | None = None
 ) -> tuple[dict[str, TeacherLabel], ReadReport]:
-    seen: set[str] = set()
-
-    def parse(row: Row) -> TeacherLabel:
-        label = parse_teacher_row(row, policy)
-        if label.id in seen:
-            raise row.error("id", f"duplicate label for id {label.id!r}")
-        seen.add(label.id)
-        return label
-
-    labels, report = read_records(path, parse, on_error=on_error, rejects_path=rejects_path)
+    labels, report = read_records(path, unique_ids(lambda row: parse_teacher_row(row, policy), "label"),
+                                  on_error=on_error, rejects_path=rejects_path)
     return {lab.id: lab for lab in labels}, report
 
 
