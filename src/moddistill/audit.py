@@ -190,7 +190,7 @@ def estimate(decisions_path: str | Path, sample_path: str | Path, verdict_files:
             raise row.error("audit.stratum", f"listing {rid!r} is not an automatic decision in stratum "
                                              f"{audit['stratum']!r} of {decisions_path}: was the sample drawn from "
                                              "other decisions?")
-        return str(rid), audit["stratum"]
+        return rid, audit["stratum"]
 
     sample = read_records(sample_path, parse)[0]
     verdicts = read_expert_verdicts(verdict_files, policy)

@@ -85,10 +85,9 @@ def select_batch(
         raise UserError("the unlabelled pool is empty: nothing to select")
     if settings.budget > n:
         raise UserError(f"budget {settings.budget} is larger than the unlabelled pool ({n} listings)")
-    rng = np.random.default_rng(settings.seed)
     if settings.strategy == "random":
         picks = [Picked(int(i), "random", 0.0, "uniform random draw", None)
-                 for i in rng.choice(n, size=settings.budget, replace=False)]
+                 for i in np.random.default_rng(settings.seed).choice(n, size=settings.budget, replace=False)]
         return picks, {"by_part": {"random": len(picks)}, "quota_relaxed": 0, "near_copies_skipped": 0}
 
     margins = np.abs(signed_margins(scores, dict(zip(policy_ids, thresholds))))  # how far from flipping
@@ -105,8 +104,9 @@ def select_batch(
         has_label = ~np.isnan(gap).any(axis=1)
         if not has_label.any():
             raise UserError("strategy=disagreement: none of the pool's listings has a teacher label in labels=...")
-        about = np.where(has_label, np.nan_to_num(gap, nan=-1).argmax(axis=1), nearest)
-        ranking_score = np.where(has_label, np.nan_to_num(gap, nan=-1).max(axis=1), -1.0)
+        gap = np.nan_to_num(gap, nan=-1)
+        about = np.where(has_label, gap.argmax(axis=1), nearest)
+        ranking_score = np.where(has_label, gap.max(axis=1), -1.0)
         reasons = [f"{policy_ids[j]}: student {scores[i, j]:.3f}, teacher {teacher[i, j]:.3f}" if has_label[i]
                    else "no teacher label" for i, j in enumerate(about)]
 
@@ -171,6 +171,8 @@ class _Batch:
 
     def fill_farthest(self, labelled_vectors, target: int, nearest_policy: list[str]) -> None:
         """k-center (farthest-first): each pick is the listing least similar to everything labelled or picked."""
+        if len(self.picks) >= target:  # the ranking filled the batch (diversity 0): no pool x labelled similarities
+            return
         if labelled_vectors.shape[0]:
             known = np.asarray((self.vectors @ labelled_vectors.T).max(axis=1).todense()).ravel()
         else:
