@@ -191,7 +191,7 @@ PEFT = {"method": choice("lora", "full"), "r": POSITIVE_INT, "alpha": POSITIVE_I
 TRAINER = {
     "pos_weight": either(choice("none", "balanced"), number(0, lo_open=True),
                          wanted="'none', 'balanced' or a positive number"),
-    "max_pos_weight": number(1), "head_lr_ratio": number(0, lo_open=True),
+    "max_pos_weight": number(1), "head_lr_ratio": number(0, lo_open=True), "focal_gamma": number(0),
     "early_stopping_patience": number(1, integer=True, optional=True),
     "ngram_learning_rate": number(0, optional=True, lo_open=True), "precision": choice("auto", "bf16", "fp32"),
     "encoder_weight_grid": number_list(0, optional=True),

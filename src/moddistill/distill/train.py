@@ -90,7 +90,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
         data_collator=StudentCollator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=_metrics_fn(ids, cfg.threshold_strategy),
-        compute_loss_func=soft_bce_loss(pos_weight),
+        compute_loss_func=soft_bce_loss(pos_weight, float(cfg.trainer.get("focal_gamma", 0.0))),
         callbacks=_callbacks(cfg) + list(callbacks),
         optimizers=(_optimizer(cfg, model, args), None),
     )
