@@ -158,6 +158,22 @@ def test_runs_are_compared_with_the_best_baseline_on_the_same_resampled_cases(tr
     assert f"{student['vs_baseline']:+.3f} [{student['vs_baseline_ci_low']:+.3f}, " in markdown
 
 
+def test_excluded_directories_are_neither_rows_nor_the_reference_baseline(tree):
+    # a loop-simulation round's baseline that scores better than the real one (make loop-sim writes such rounds)
+    sim = make_run(tree / "loop_sim" / "run1" / "uncertainty" / "round_5" / "baseline", {"kind": "baseline"})
+    write_eval(sim, scores_with())
+    everything = collect_leaderboard(tree, bootstrap=50)
+    assert "loop_sim/run1/uncertainty/round_5/baseline" in [r["run"] for r in everything]
+    assert "against `loop_sim/run1/uncertainty/round_5/baseline`" in leaderboard_markdown(everything)
+    rows = collect_leaderboard(tree, bootstrap=50, exclude=["loop_sim"])
+    assert [r["run"] for r in rows] == [r["run"] for r in everything if not r["run"].startswith("loop_sim/")]
+    markdown = leaderboard_markdown(rows, exclude=["loop_sim"])
+    assert "loop_sim/run1" not in markdown.replace("`loop_sim`", "")
+    assert "Not searched (`exclude`): `loop_sim`." in markdown
+    # globs match a directory's path under root, at any depth
+    assert "demo/2026-01-03_00-00-00" not in [r["run"] for r in collect_leaderboard(tree, exclude=["demo/*-03_*"])]
+
+
 def test_a_paired_difference_of_a_prediction_with_itself_is_exactly_zero():
     y_true = np.array([[p in c["expected"] for p in IDS] for c in CASES])
     y_pred = scores_with(misses=[(0, "weapons")], false_flags=[(2, "drugs")]) >= 0.5
@@ -201,8 +217,8 @@ def test_missing_root_is_a_user_error(tmp_path):
 
 def test_script_writes_and_prints(tree, tmp_path):
     cfg = compose_config("leaderboard")
-    assert (cfg.root, cfg.output, cfg.bootstrap, cfg.seed, cfg.cases) == (
-        "checkpoints", "checkpoints/leaderboard", 1000, 0, None)
+    assert (cfg.root, cfg.output, cfg.bootstrap, cfg.seed, cfg.cases, list(cfg.exclude)) == (
+        "checkpoints", "checkpoints/leaderboard", 1000, 0, None, ["loop_sim"])
     out = tmp_path / "lb"
     proc = subprocess.run([sys.executable, "scripts/leaderboard.py", f"root={tree}", f"output={out}", "bootstrap=50"],
                           cwd=ROOT, capture_output=True, text=True)

@@ -239,7 +239,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "predict": {"export_dir": existing("dir"), "input": existing("file"), "output": text(), "on_error": ON_ERROR,
                 "columns": mapping, "batch_size": POSITIVE_INT, "allow_empty": boolean, "runtime": choice(*RUNTIMES)},
     "leaderboard": {"root": existing("dir"), "output": text(), "bootstrap": COUNT, "seed": number(integer=True),
-                    "cases": text(optional=True)},
+                    "cases": text(optional=True), "exclude": string_list},
     "fuse": {"export_dir": existing("dir"), "llm_labels": existing("file"), "cases": existing("file", optional=True),
              "listings": existing("file", optional=True), "ids": choice("validation", None),
              "teacher": OPENAI_TEACHER, "fusion": group(FUSION)},

@@ -12,10 +12,12 @@ throughput, collapse check), ``config.yaml`` and ``error.json`` (a crashed sweep
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -42,20 +44,22 @@ class LeaderboardError(ValueError):
 
 
 def collect_leaderboard(root: str | Path, *, bootstrap: int = 1000, seed: int = 0,
-                        cases: str | None = None) -> list[dict]:
+                        cases: str | None = None, exclude: Sequence[str] = ()) -> list[dict]:
     """One row per (run, policy-case file) evaluated under ``root``, then one per run without an evaluation.
 
     Evaluated rows come grouped by case file (its stem), best macro-F1 first; their status is "ok".
     A run directory (it holds config.yaml or error.json) with no evaluation of the chosen cases gets
     "not evaluated", or "failed: <error>" when it holds error.json. ``cases`` keeps only the case file
     with that stem. Symlinked directories (checkpoints/<experiment>/latest) are not walked, so no run
-    is listed twice.
+    is listed twice. Directories whose path under ``root`` matches an ``exclude`` glob (``loop_sim``,
+    ``sweeps/2026-*``) are not walked either: the loop simulation's rounds, trained on a few hundred rows
+    each, are not candidates, and one of their baselines would otherwise become every student's reference.
     """
     root_path = Path(root)
     if not root_path.is_dir():
         raise FileNotFoundError(f"{root}: no such directory (pass root=<a checkpoints directory>)")
     root_path = root_path.resolve()
-    eval_dirs, run_dirs = _walk(root_path)
+    eval_dirs, run_dirs = _walk(root_path, exclude)
 
     rows, evaluated = [], set()
     for eval_dir in eval_dirs:
@@ -128,7 +132,8 @@ def columns(rows: list[dict]) -> list[str]:
     return HEAD_COLUMNS + langs + TAIL_COLUMNS
 
 
-def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: int = 1000, seed: int = 0) -> str:
+def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: int = 1000, seed: int = 0,
+                         exclude: Sequence[str] = ()) -> str:
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["status"] == OK:
@@ -142,6 +147,8 @@ def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: 
              f"vs baseline is a run's macro-F1 minus the best baseline's on the same cases, with a paired bootstrap "
              f"interval (both scored on the same resamples): an interval entirely above 0 is a win these cases "
              f"show, one that straddles 0 is a tie."]
+    if exclude:
+        lines += ["", f"Not searched (`exclude`): {', '.join(f'`{p}`' for p in exclude)}."]
     if not groups:
         lines += ["", "No evaluations found (python scripts/evaluate.py checkpoint=... writes them)."]
         if others:
@@ -174,13 +181,16 @@ def write_leaderboard(rows: list[dict], markdown: str, output: str | Path) -> tu
 
 # --- finding and reading runs ---------------------------------------------------------------------------
 
-def _walk(root: Path) -> tuple[list[Path], set[Path]]:
-    """Evaluation directories (<run>/eval/<stem>/ with metrics.json) and run directories under root.
+def _walk(root: Path, exclude: Sequence[str] = ()) -> tuple[list[Path], set[Path]]:
+    """Evaluation directories (<run>/eval/<stem>/ with metrics.json) and run directories under root, except
+    those below a directory matching an ``exclude`` glob (on its path relative to root).
     os.walk does not descend into symlinked directories, and every path is resolved, so a run reachable
     through checkpoints/<experiment>/latest is found once, under its own name."""
     eval_dirs, run_dirs = [], set()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
+        rel = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
+                             and not any(fnmatch.fnmatch((rel / n).as_posix(), pattern) for pattern in exclude))
         d = Path(dirpath).resolve()
         if RUN_CONFIG in filenames or RUN_ERROR in filenames:
             run_dirs.add(d)
