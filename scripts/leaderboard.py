@@ -16,14 +16,13 @@ from moddistill.evaluation.leaderboard import (
 @user_errors
 @checked("leaderboard")
 def main(cfg: DictConfig) -> None:
+    exclude = list(cfg.exclude or [])
     try:
-        rows = collect_leaderboard(cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed, cases=cfg.cases,
-                                   exclude=list(cfg.exclude or []))
+        rows = collect_leaderboard(cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed, cases=cfg.cases, exclude=exclude)
     except LeaderboardError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    markdown = leaderboard_markdown(rows, root=cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                                    exclude=list(cfg.exclude or []))
+    markdown = leaderboard_markdown(rows, root=cfg.root, bootstrap=cfg.bootstrap, seed=cfg.seed, exclude=exclude)
     csv_path, md_path = write_leaderboard(rows, markdown, cfg.output)
     print(markdown)
     evaluated = sum(r["status"] == "ok" for r in rows)

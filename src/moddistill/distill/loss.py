@@ -47,12 +47,10 @@ def soft_bce_loss(pos_weight: torch.Tensor | None, focal_gamma: float = 0.0) -> 
         logits = outputs["logits"].float()
         labels = labels.float()
         weight = pos_weight.to(logits.device) if pos_weight is not None else None
+        terms = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight, reduction="none")
         if focal_gamma:
-            focus = (labels - torch.sigmoid(logits)).abs().detach() ** focal_gamma
-            loss = (focus * F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight,
-                                                               reduction="none")).sum()
-        else:
-            loss = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight, reduction="sum")
+            terms = terms * (labels - torch.sigmoid(logits)).abs().detach() ** focal_gamma
+        loss = terms.sum()
         denom = num_items_in_batch if num_items_in_batch is not None else labels.numel()
         return loss / denom
 
