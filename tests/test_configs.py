@@ -100,3 +100,24 @@ def test_baseline_config_composes_with_each_data_experiment(experiment):
     for key in ("policy", "data", "teacher", "experiment"):
         assert cfg[key] == student[key], key
     assert OmegaConf.to_container(cfg, resolve=True)["output_dir"].startswith(f"checkpoints/baseline/{experiment}/")
+
+
+@pytest.mark.parametrize("experiment", OPTIONS["experiment"])
+def test_peft_on_the_command_line_wins_over_every_experiment(experiment):
+    """`experiment=demo peft=lora` trains LoRA: an experiment picks its fine-tuning in its defaults list, never as a
+    `peft.method` key, which would override the command line's group choice."""
+    from moddistill.config_checks import check_config
+
+    for method in ("lora", "full"):
+        cfg = compose_config("train", [f"experiment={experiment}", f"peft={method}"])
+        assert cfg.peft.method == method
+        if method == "lora":
+            assert cfg.peft.r > 0
+        check_config(cfg, "train")
+
+
+def test_the_cpu_recipes_fine_tune_in_full_unless_told_otherwise():
+    for experiment in ("demo", "student_cpu"):
+        assert compose_config("train", [f"experiment={experiment}"]).peft.method == "full"
+    assert compose_config("train", ["experiment=tiny"]).peft.method == "lora"  # the train.yaml default
+    assert "peft" in compose_config("baseline", ["experiment=demo"])  # composes; the baseline ignores it

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from omegaconf import DictConfig
@@ -72,17 +72,35 @@ class Run:
     def max_length(self) -> int:
         return int(self.cfg.model.max_length)
 
+    @property
+    def method(self) -> str:
+        """``lora`` or ``full``, as metrics.json records it (older runs: by which weights directory exists)."""
+        return self.metrics.get("method") or ("full" if (self.dir / MODEL_DIR).exists() else "lora")
+
     def load_student(self):
-        """The trained student (LoRA: base + adapter, as a PeftModel; full fine-tuning: the model) and its tokenizer."""
+        """The run's student as one plain model, ready to score, and its tokenizer, whatever the method.
+
+        The one place a run directory becomes a scoring model: evaluation, export (torch and ONNX), the loop
+        simulation and the tests all load through here, so a LoRA run and a full run cannot differ in what they
+        restore. Weights: full fine-tuning, ``model/``; LoRA, the base (``base_model/``, or the pretrained weights
+        config.yaml names) with ``adapter/`` (LoRA matrices, head, n-gram channel with its IDF) merged into it, so
+        evaluation scores the very model the export ships. Then the label order of config.yaml's policy is
+        checked against the head, and every value training chose after the weights were final and keeps outside
+        them is applied (``RESTORES``). The decision thresholds, the other such value, are ``Run.thresholds``.
+        """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from moddistill.distill.model import build_base_model
 
         if self.kind != "student":
             raise ValueError(f"{self.dir}: a {self.kind} run has no student model")
+        method = self.method
+        weights = self.dir / (MODEL_DIR if method == "full" else ADAPTER_DIR)
+        if not weights.is_dir():
+            raise FileNotFoundError(f"{self.dir}: a {method} run without its {weights.name}/ directory")
         tokenizer = AutoTokenizer.from_pretrained(self.dir / TOKENIZER_DIR)
-        if (self.dir / MODEL_DIR).exists():
-            model = AutoModelForSequenceClassification.from_pretrained(self.dir / MODEL_DIR)
+        if method == "full":
+            model = AutoModelForSequenceClassification.from_pretrained(weights)
         else:
             from peft import PeftModel
 
@@ -91,10 +109,10 @@ class Run:
                 base = AutoModelForSequenceClassification.from_pretrained(base_dir)
             else:
                 base = build_base_model(self.cfg.model, self.policy.ids)
-            model = PeftModel.from_pretrained(base, self.dir / ADAPTER_DIR)
-        weight = self.metrics.get("encoder_weight", {}).get("chosen")
-        if weight is not None:  # chosen on validation after training; a LoRA adapter does not carry the config
-            model.config.encoder_weight = float(weight)
+            model = PeftModel.from_pretrained(base, weights).merge_and_unload()
+        _check_labels(self, model)
+        for restore in RESTORES.values():
+            restore(self, model)
         return model.eval(), tokenizer
 
     def score(self, texts: Sequence[str], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
@@ -107,6 +125,37 @@ class Run:
 
         model, tokenizer = self.load_student()
         return score_texts(model, tokenizer, texts, max_length=self.max_length, batch_size=batch_size, desc=desc)
+
+
+def _check_labels(run: Run, model) -> None:
+    """The head's label order is config.yaml's policy order (what thresholds, reports and the export's id2label
+    are keyed by); the model config then carries the policy's label maps."""
+    from moddistill.distill.model import label_maps
+
+    id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+    labels = [id2label.get(i) for i in range(model.config.num_labels)]
+    if labels != list(run.policy.ids):
+        raise ValueError(f"{run.dir}: the model's labels {labels} are not the policy's {list(run.policy.ids)} "
+                         f"({CONFIG_FILE})")
+    for key, value in label_maps(run.policy.ids).items():
+        setattr(model.config, key, value)
+
+
+def _restore_encoder_weight(run: Run, model) -> None:
+    """metrics.json ``encoder_weight.chosen`` -> ``config.encoder_weight``: how much of the encoder's logits is added
+    to the stacked n-gram channel's, chosen on validation after training (``ngram_fit.fit_encoder_weight``). A
+    full run's model/config.json carries it too; a LoRA adapter carries no model config, so metrics.json is the
+    source for both. Runs from before the choice existed keep their config's (1)."""
+    chosen = (run.metrics.get("encoder_weight") or {}).get("chosen")
+    if chosen is not None:
+        model.config.encoder_weight = float(chosen)
+
+
+# Every value training chooses after the weights are final and keeps outside them (in metrics.json), applied to
+# every loaded student, LoRA or full. A new one goes here, not into a caller: tests/test_run_restore.py checks
+# that a reloaded, exported and ONNX student scores as the in-memory one did, and that skipping any entry here
+# makes that check fail.
+RESTORES: dict[str, Callable[[Run, Any], None]] = {"encoder_weight": _restore_encoder_weight}
 
 
 def point_latest(run_dir: Path) -> None:
