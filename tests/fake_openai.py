@@ -5,10 +5,18 @@ item 3"`` violates weapons), with stated confidence 0.9 and, when the request as
 log-probabilities that put 0.8 on the written verdict. A title containing ``vote`` violates weapons
 only for requests whose seed is not a multiple of 3 (so three samples vote 2 to 1).
 
-``faults`` maps a listing title to what its 1st, 2nd, ... request gets; later requests are answered
-normally. A fault is ``429`` (with ``Retry-After: 1``; ``429:0`` for 0 s), ``500``, ``slow`` (answers after
-``slow_s``), ``malformed``, ``unknown_policy``, ``truncated`` or ``ok``. Every request is counted per title
-(``counts``) and logged with its time (``log``). Needs no dependency beyond the standard library.
+A generation request (scripts/generate.py: its user message asks for a ``"listings"`` list) is keyed like the
+generator's own request id, ``<clause>/<lookalike|violation>/<language>-<market>`` (the clause is the first
+``policy.N`` in the message, the kind ``lookalike`` when it says ``ALLOWED``, language and market those of the
+answer shape), and answered with ``generate_n`` listings in the requested language titled ``<key> #<i>``, the
+first one's title starting with the clause's policy id (so this server, labelling them, flags the first only).
+
+``faults`` maps a listing title (or a generation key) to what its 1st, 2nd, ... request gets; later requests are
+answered normally. A fault is ``429`` (with ``Retry-After: 1``; ``429:0`` for 0 s), ``500``, ``slow`` (answers
+after ``slow_s``), ``malformed``, ``unknown_policy``, ``truncated`` or ``ok``; for generation also ``bad_items``
+(one item without a title, one with the price "ask me"), ``wrong_language`` (one item in "fr", one in "EN!"),
+``same`` (the same listing twice) and ``empty`` (no listings). Every request is counted per title (``counts``)
+and logged with its time (``log``). Needs no dependency beyond the standard library.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from moddistill.teacher.prompts import LISTING_END, LISTING_START
 
 _TOKEN = re.compile(r'\s+|[{}\[\]:,"]|[^\s{}\[\]:,"]+')
+# the answer shape a generation request shows (teacher/generation.py): its market and language are the request's
+_GENERATION = re.compile(r'\{"listings": \[\{.*"market": "(?P<market>[^"]*)", "language": "(?P<language>[^"]*)"\}')
 
 
 class _Server(ThreadingHTTPServer):
@@ -33,8 +43,8 @@ class _Server(ThreadingHTTPServer):
 
 class FakeOpenAI:
     def __init__(self, policy_ids, *, faults=None, api_key=None, delay_s=0.0, slow_s=2.0, logprobs=True,
-                 refuse_formats=()):
-        self.policy_ids = tuple(policy_ids)
+                 refuse_formats=(), generate_n=2):
+        self.policy_ids, self.generate_n = tuple(policy_ids), generate_n
         self.faults = dict(faults or {})
         self.api_key, self.delay_s, self.slow_s, self.logprobs = api_key, delay_s, slow_s, logprobs
         self.refuse_formats = set(refuse_formats)  # response_format kinds answered with HTTP 400
@@ -117,6 +127,10 @@ class FakeOpenAI:
         finish = "stop"
         if title == "<preflight>":
             content = '{"ok": true}'
+        elif _GENERATION.search(body["messages"][-1]["content"]):
+            content = self._listings(body, title, fault)
+            if fault == "truncated":
+                content, finish = content[: len(content) // 2], "length"
         else:
             system = body["messages"][0]["content"]
             judged = re.findall(r"^\[([a-z_]+)\] ", system, re.MULTILINE)
@@ -145,6 +159,24 @@ class FakeOpenAI:
         return {"id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"), "choices": [choice],
                 "usage": usage}
 
+    def _listings(self, body: dict, key: str, fault: str) -> str:
+        if fault == "malformed":
+            return "Sure! Here are two listings: {listings: [title: gun"
+        language = _GENERATION.search(body["messages"][-1]["content"]).group("language")
+        policy = key.split(".")[0]  # the first title names the clause's policy: the fake labeller flags it
+        items = [{"title": f"{policy + ' ' if i == 0 else ''}{key} #{i}", "description": "made up for a test",
+                  "category": "Misc > Other", "price": 10 + i, "currency": "USD", "market": "US", "language": language}
+                 for i in range(self.generate_n)]
+        if fault == "bad_items":
+            items[0]["title"], items[1]["price"] = "", "ask me"
+        elif fault == "wrong_language":
+            items[0]["language"], items[1]["language"] = "fr", "EN!"
+        elif fault == "same":
+            items = [{**items[0], "title": "the same item"}] * 2
+        elif fault == "empty":
+            items = []
+        return json.dumps({"listings": items}, ensure_ascii=False)
+
     @staticmethod
     def _violates(pid: str, title: str, seed) -> bool:
         if "vote" in title and pid == "weapons":
@@ -154,6 +186,11 @@ class FakeOpenAI:
 
 def _title(body: dict) -> str:
     user = body["messages"][-1]["content"]
+    generation = _GENERATION.search(user)
+    if generation:
+        clause = re.search(r"\b[a-z][a-z0-9_]*\.\d+\b", user).group()
+        kind = "lookalike" if "ALLOWED" in user else "violation"
+        return f"{clause}/{kind}/{generation.group('language')}-{generation.group('market')}"
     if LISTING_START not in user:
         return "<preflight>"
     data = user.split(LISTING_START, 1)[1].rsplit(LISTING_END, 1)[0]

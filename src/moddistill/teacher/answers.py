@@ -54,7 +54,7 @@ def parse_answer(message: Mapping[str, Any], policy_ids: Sequence[str], mode: st
     content = message.get("content") or ""
     if message.get("finish_reason") == "length":
         raise AnswerError("truncated", f"answer cut off at the token limit after {len(content)} characters")
-    obj = _json_object(content)
+    obj = json_object(content)
     if mode == "violations":
         return _violations(obj, policy_ids)
     if mode == "per_policy":
@@ -96,7 +96,8 @@ def _violations(obj: Mapping[str, Any], policy_ids: Sequence[str]) -> Answer:
     return Answer(verdicts, rationale.strip())
 
 
-def _json_object(content: str) -> dict:
+def json_object(content: str) -> dict:
+    """The first JSON object in a model's text: fenced, wrapped in prose or bare; AnswerError when there is none."""
     text = content.strip()
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
     if fenced:

@@ -10,13 +10,13 @@ moment it arrives, and the rerun rebuilds the outputs from it without calling th
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,11 +26,12 @@ from tqdm import tqdm
 from moddistill.config import policy_from_cfg, to_dict
 from moddistill.listings import Listing, read_listings
 from moddistill.records import write_jsonl
-from moddistill.teacher.answers import Answer, AnswerError, NoAnswer, parse_answer
-from moddistill.teacher.cache import RequestCache, request_key
+from moddistill.teacher.answers import Answer, NoAnswer, parse_answer
+from moddistill.teacher.cache import RequestCache
 from moddistill.teacher.labels import TeacherLabel
 from moddistill.teacher.openai_backend import OpenAIBackend, ServerSettings, TeacherError
 from moddistill.teacher.prompts import Prompt, PromptDesign
+from moddistill.teacher.requester import Misses, Requester, in_order
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,6 @@ class LabelSummary:
         return {**{f.name: getattr(self, f.name) for f in fields(self)}, "listings_per_s": self.listings_per_s}
 
 
-@dataclass
-class _Misses:
-    count: int = 0
-
-
 class Labeler:
     """Labels listings through one backend, one prompt design and one request cache."""
 
@@ -104,19 +100,15 @@ class Labeler:
             raise TeacherError(f"teacher.samples must be at least 1, got {samples}")
         if samples > 1 and sample_temperature <= 0:
             raise TeacherError("teacher.samples > 1 needs teacher.sample_temperature > 0, or every vote is the same")
-        self.design, self.backend, self.cache = design, backend, cache
-        self.samples, self.seed, self.parse_retries = samples, seed, parse_retries
+        self.design, self.backend, self.samples = design, backend, samples
         self.temperature = sample_temperature if samples > 1 else temperature
         # an unusable answer is asked again at sample_temperature: at temperature 0 a deterministic
         # server would only repeat it
-        self.retry_temperature = max(self.temperature, sample_temperature)
+        self.requester = Requester(backend, cache, temperature=self.temperature,
+                                   retry_temperature=max(self.temperature, sample_temperature), seed=seed,
+                                   parse_retries=parse_retries)
         self.from_cache = 0
         self.seconds: dict[str, float] = {}  # listing id -> wall seconds its requests took (cache hits included)
-        # The form "auto" resolved to, remembered per server and model: requests (and so cache keys)
-        # depend on it, and a rerun must find its answers without a preflight call.
-        self._format_key = f"structured_output {backend.settings.base_url} {backend.settings.model}"
-        if backend.settings.structured_output == "auto":
-            backend.structured_output = cache.get_meta(self._format_key) or "auto"
 
     def provenance(self, confidence: str | None = None, time: str | None = None) -> dict[str, Any]:
         policy = self.design.policy
@@ -130,28 +122,19 @@ class Labeler:
 
     async def label(self, listings: list[Listing], *, progress: bool = True) -> list[TeacherLabel | ListingError]:
         """One result per listing, in input order: its label, or why it has none."""
-        results: list[TeacherLabel | ListingError | None] = [None] * len(listings)
-        pending = iter(range(len(listings)))
         bar = tqdm(total=len(listings), desc="labelling", unit="listing", disable=not progress, mininterval=0.5)
         errors = 0
 
-        async def worker() -> None:
+        def done(result: TeacherLabel | ListingError) -> None:
             nonlocal errors
-            for i in pending:  # shared iterator: each index is taken by exactly one worker
-                results[i] = await self._listing(listings[i])
-                errors += isinstance(results[i], ListingError)
-                bar.update()
-                bar.set_postfix(calls=self.backend.stats.calls, cached=self.from_cache, errors=errors, refresh=False)
+            errors += isinstance(result, ListingError)
+            bar.update()
+            bar.set_postfix(calls=self.backend.stats.calls, cached=self.from_cache, errors=errors, refresh=False)
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(self.backend.settings.concurrency)]
         try:
-            await asyncio.gather(*workers)
-        finally:  # a run-stopping error in one worker stops the others before the client closes
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            return await in_order(listings, self._listing, concurrency=self.backend.settings.concurrency, done=done)
+        finally:
             bar.close()
-        return results
 
     async def _listing(self, listing: Listing) -> TeacherLabel | ListingError:
         started = time.perf_counter()
@@ -162,12 +145,13 @@ class Labeler:
 
     async def _label_one(self, listing: Listing) -> TeacherLabel | ListingError:
         answers: list[tuple[Prompt, list[Answer]]] = []
-        received, misses = "", _Misses()
+        received, misses = "", Misses()
         try:
             for prompt in self.design.prompts(listing):
                 votes = []
                 for sample in range(self.samples):
-                    answer, when = await self._answer(prompt, sample, misses)
+                    parse = functools.partial(parse_answer, policy_ids=prompt.policy_ids, mode=self.design.mode)
+                    answer, when = await self.requester.ask(prompt, parse, misses=misses, sample=sample)
                     votes.append(answer)
                     received = max(received, when)
                 answers.append((prompt, votes))
@@ -177,36 +161,6 @@ class Labeler:
             result = self._combine(listing.id, answers, received)
         self.from_cache += misses.count == 0
         return result
-
-    async def _answer(self, prompt: Prompt, sample: int, misses: "_Misses") -> tuple[Answer, str]:
-        """A usable answer and when it arrived; asks again (as a new, separately cached request) when an
-        answer cannot be read. Counts the requests that were not in the cache in ``misses``."""
-        for attempt in range(self.parse_retries + 1):
-            body, key = self._request(prompt, sample, attempt)
-            stored = self.cache.get(key)
-            if stored is None:
-                if await self.backend.ready():
-                    self.cache.put_meta(self._format_key, self.backend.structured_output)
-                # the preflight may have just resolved "auto" (a server at a new address): the request, and
-                # perhaps its cached answer, are now those of the resolved form
-                body, key = self._request(prompt, sample, attempt)
-                stored = self.cache.get(key)
-            if stored is None:
-                misses.count += 1
-                stored = await self.backend.complete(body)
-                stored["received"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                self.cache.put(key, stored)
-            try:
-                return parse_answer(stored, prompt.policy_ids, self.design.mode), stored["received"]
-            except AnswerError as e:
-                error = e
-        raise AnswerError(error.kind, f"{error.reason} (in each of {self.parse_retries + 1} answers)")
-
-    def _request(self, prompt: Prompt, sample: int, attempt: int) -> tuple[dict, str]:
-        seed = None if self.seed is None else self.seed + sample + 1000 * attempt
-        temperature = self.retry_temperature if attempt else self.temperature
-        body = self.backend.body(prompt, temperature=temperature, seed=seed)
-        return body, request_key(body, sample=sample, attempt=attempt)
 
     def _combine(self, listing_id: str, answers: list[tuple[Prompt, list[Answer]]], received: str) -> TeacherLabel:
         probs: dict[str, float] = {}
