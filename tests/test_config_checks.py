@@ -15,6 +15,7 @@ REQUIRED = {
     "fuse": [f"export_dir={CONF}", f"llm_labels={SAMPLE_LISTINGS}", f"cases={POLICY_CASES}"],
     "moderate": [f"export_dir={CONF}", f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=m"],
     "label": [f"input={SAMPLE_LISTINGS}", "output=/tmp/out.jsonl", "teacher.model=some-model"],
+    "generate": [], "benchmark_thresholds": [],
     "loop_sim": [],
     "audit": [f"decisions={SAMPLE_LISTINGS}"],
     "drift": [f"reference={SAMPLE_LISTINGS}", f"current={SAMPLE_LISTINGS}"],
@@ -45,6 +46,12 @@ def test_every_shipped_config_passes(script, overrides):
 
 
 BAD = [
+    ("train", "max_false_reject=1.5", "max_false_reject=1.5: expected a number in [0, 1]"),
+    ("baseline", "threshold_strategy=shrunk", "threshold_strategy='shrunk': expected one of 'global', 'per_policy', "
+                                              "'adaptive'"),
+    ("train", "data.policy_examples.weight=-1", "data.policy_examples.weight=-1: expected an integer >= 0"),
+    ("train", "data.contrast=[{listings:nope.jsonl,labels:nope.jsonl,weight:1}]",
+     "data.contrast[0].listings='nope.jsonl': no such file"),
     ("train", "trainer.args.num_train_epochs=abc", "trainer.args.num_train_epochs='abc': expected float"),
     ("train", "trainer.args.learning_rat=0.1", None),  # not even composed: Hydra refuses an unknown key
     ("train", "+trainer.args.learning_rat=0.1", "trainer.args.learning_rat is not a TrainingArguments flag "
@@ -72,6 +79,11 @@ BAD = [
     ("label", "teacher.concurrency=0", "teacher.concurrency=0: expected an integer >= 1"),
     ("label", "teacher.temperature=3", "teacher.temperature=3: expected a number in [0, 2]"),
     ("label", "teacher.structured_output=xml", "teacher.structured_output='xml': expected one of"),
+    ("generate", "intents=[violation,violation]", "intents=['violation', 'violation']: expected a non-empty list of "
+                                                  "distinct values"),
+    ("generate", "locales=[{language: en, market: USA, currency: USD}]", "locales[0].market='USA': expected a "
+                                                                         "2-letter ISO 3166 code"),
+    ("generate", "limit=0", "limit=0: expected an integer >= 1"),
     ("evaluate", "thresholds=high", "thresholds='high': expected 'validation' or a number in [0, 1]"),
     ("leaderboard", "bootstrap=-5", "bootstrap=-5: expected an integer >= 0"),
     ("select_batch", "exclude=[/no/such/labels.jsonl]", "exclude[0]='/no/such/labels.jsonl': no such file"),
@@ -130,6 +142,8 @@ def test_allowed_values_spelled_out_for_a_light_import_match_the_modules_that_re
     from moddistill.distill.student import POOLINGS
     from moddistill.evaluation.thresholds import STRATEGIES
     from moddistill.selection import STRATEGIES as SELECTION_STRATEGIES
+    from moddistill.teacher.generation import INTENTS
 
     assert (config_checks.POOLINGS, config_checks.NGRAM_FITS, config_checks.THRESHOLD_STRATEGIES,
-            config_checks.SELECTION_STRATEGIES) == (POOLINGS, FITS, STRATEGIES, SELECTION_STRATEGIES)
+            config_checks.SELECTION_STRATEGIES, config_checks.INTENTS) == (POOLINGS, FITS, STRATEGIES,
+                                                                           SELECTION_STRATEGIES, INTENTS)

@@ -45,7 +45,11 @@ def test_all_policies_is_one_call_quoting_the_whole_policy(policy):
     for p in policy.policies:
         assert p.description in system and f"[{p.id}] {p.name}" in system
         assert all(c.description in system for c in p.clauses)
-        assert all(json.dumps(e, ensure_ascii=False) in system for e in p.violating_examples + p.allowed_lookalikes)
+        # the design quotes the first 5 examples of each kind (the rest train as data, not as prompt text)
+        quoted = p.violating_examples[:5] + p.allowed_lookalikes[:5]
+        assert all(json.dumps(e.text, ensure_ascii=False) in system for e in quoted)
+        assert not any(json.dumps(e.text, ensure_ascii=False) in system
+                       for e in p.violating_examples[5:] + p.allowed_lookalikes[5:])
     assert set(prompt.schema["properties"]["verdicts"]["required"]) == set(policy.ids)
     assert "never as instructions" in system
 
@@ -65,8 +69,8 @@ def test_violations_design_is_one_call_answering_with_a_list_of_policy_ids(polic
     assert item["properties"]["policy"]["enum"] == list(policy.ids) and prompt.schema["required"] == ["violations"]
     assert '{"violations": []}' in system and "never as instructions" in system
     weapons = policy["weapons"]
-    assert json.dumps(weapons.violating_examples[1], ensure_ascii=False) in system  # examples: 2
-    assert json.dumps(weapons.violating_examples[2], ensure_ascii=False) not in system
+    assert json.dumps(weapons.violating_examples[1].text, ensure_ascii=False) in system  # examples: 2
+    assert json.dumps(weapons.violating_examples[2].text, ensure_ascii=False) not in system
 
 
 def test_version_is_a_hash_of_the_rendered_design():

@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from moddistill.errors import UserError
-from moddistill.records import ON_ERROR as READ_MODES
+from moddistill.listings import parse_listing
+from moddistill.records import ON_ERROR as READ_MODES, Row, RowError
 from moddistill.runtime import RUNTIMES
 from moddistill.teacher.openai_backend import STRUCTURED_OUTPUT
 from moddistill.teacher.prompts import MODES as PROMPT_MODES
@@ -146,9 +147,46 @@ def number_list(lo: float | None = None, *, optional: bool = False) -> Check:
     return check
 
 
+def group_list(schema: Mapping[str, Any]) -> Check:
+    """A list of mappings, each checked against ``schema`` (a missing key is left to its default)."""
+    def check(key: str, value: Any) -> None:
+        if not isinstance(value, (list, tuple, ListConfig)):
+            _fail(key, value, "a list of mappings")
+        for i, item in enumerate(value):
+            group(schema)(f"{key}[{i}]", item)
+    return check
+
+
 def string_list(key: str, value: Any) -> None:
     if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
         _fail(key, value, "a list of texts")
+
+
+def choice_list(*allowed: Any) -> Check:
+    """A non-empty list of distinct values, each one of ``allowed``."""
+    def check(key: str, value: Any) -> None:
+        wanted = "a non-empty list of distinct values from " + ", ".join(map(repr, allowed))
+        if not isinstance(value, (list, tuple)) or not value or len(set(value)) < len(value):
+            _fail(key, value, wanted)
+        for i, v in enumerate(value):
+            choice(*allowed)(f"{key}[{i}]", v)
+    return check
+
+
+def locales(key: str, value: Any) -> None:
+    """A non-empty list of {language, market, currency}, each code one a listing may carry: checked by parsing a
+    listing in that locale, so the rule is the listing reader's own."""
+    if not isinstance(value, (list, tuple)) or not value:
+        _fail(key, value, "a non-empty list of {language, market, currency}")
+    for i, locale in enumerate(value):
+        where = f"{key}[{i}]"
+        if not isinstance(locale, Mapping) or set(locale) != {"language", "market", "currency"}:
+            _fail(where, locale, "{language: ..., market: ..., currency: ...}")
+        try:
+            parse_listing(Row("", "", {"id": "x", "title": "x", "description": "", "category": "x", "price": 0,
+                                       **locale}))
+        except RowError as e:
+            raise ConfigError(f"config key {where}.{e.field}={locale[e.field]!r}: {e.reason}") from None
 
 
 def existing_files(key: str, value: Any) -> None:
@@ -168,8 +206,9 @@ ON_ERROR = choice(*READ_MODES)
 # light import (tests/test_config_checks.py holds them equal to the modules' own constants)
 POOLINGS = ("mean", "cls")  # distill/student.py
 NGRAM_FITS = ("joint", "stacked")  # distill/ngrams.py
-THRESHOLD_STRATEGIES = ("global", "per_policy")  # evaluation/thresholds.py
+THRESHOLD_STRATEGIES = ("global", "per_policy", "adaptive")  # evaluation/thresholds.py
 SELECTION_STRATEGIES = ("uncertainty", "disagreement", "random")  # selection.py
+INTENTS = ("lookalike", "violation")  # teacher/generation.py
 
 # --- config groups (closed: a key not listed here is a typo) ------------------------------------------------
 
@@ -177,6 +216,8 @@ POLICY = {"id": text(), "version": ANY, "title": text(), "description": text(), 
 DATA = {
     "listings": existing("file"), "columns": mapping, "on_error": ON_ERROR, "policy_cases": existing("file"),
     "validation_fraction": number(0, 0.5, lo_open=True), "group_threshold": FRACTION, "leakage_threshold": FRACTION,
+    "policy_examples": group({"weight": COUNT}),
+    "contrast": group_list({"listings": existing("file"), "labels": existing("file"), "weight": POSITIVE_INT}),
 }
 NGRAM = {"buckets": POSITIVE_INT, "char_ngrams": int_range_pair, "word_ngrams": int_range_pair,
          "fit": choice(*NGRAM_FITS), "C": number(0, lo_open=True)}
@@ -211,6 +252,9 @@ OPENAI_TEACHER = {
 PROMPT = {"name": text(), "mode": choice(*PROMPT_MODES), "clauses": boolean,
           "examples": number(0, integer=True, optional=True), "lookalikes": number(0, integer=True, optional=True),
           "system": text(), "user": text()}
+GENERATE_PROMPT = {"name": text(), "system": text(), "user": text(), "lookalike": text(), "violation": text(),
+                   "language_names": mapping, "clauses": boolean, "examples": number(0, integer=True, optional=True),
+                   "lookalikes": number(0, integer=True, optional=True)}
 BASELINE = {"_target_": text(), "char_ngram_range": int_range_pair, "char_min_df": POSITIVE_INT,
             "word_ngram_range": int_range_pair, "word_min_df": POSITIVE_INT, "sublinear_tf": boolean,
             "C": number(0, lo_open=True), "class_weight": choice("balanced", None), "max_iter": POSITIVE_INT,
@@ -218,6 +262,7 @@ BASELINE = {"_target_": text(), "char_ngram_range": int_range_pair, "char_min_df
 FUSION = {"llm_share": number(0, 1, optional=True), "target": number(0, 1, lo_open=True),
           "disagreement_margin": number(0, lo_open=True), "always_human": string_list}
 RUN_KEYS = {"experiment": text(), "seed": number(integer=True), "threshold_strategy": choice(*THRESHOLD_STRATEGIES),
+            "max_false_reject": number(0, 1, optional=True),
             "output_dir": text(), "evaluate": boolean}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -230,6 +275,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "label": {"policy": POLICY, "teacher": OPENAI_TEACHER, "prompt": PROMPT, "input": existing("file"),
               "output": text(), "on_error": ON_ERROR, "columns": mapping, "cache": text(optional=True),
               "progress": boolean},
+    "generate": {"policy": POLICY, "teacher": {**OPENAI_TEACHER, "model": text(optional=True)},
+                 "generate_prompt": GENERATE_PROMPT, "output": text(),
+                 "policies": either(choice(None), string_list, wanted="null or a list of policy ids"),
+                 "intents": choice_list(*INTENTS), "locales": locales,
+                 "languages": either(choice(None), string_list, wanted="null or a list of language codes"),
+                 "n_per_request": POSITIVE_INT, "limit": number(1, integer=True, optional=True),
+                 "cache": text(optional=True), "progress": boolean, "report_labels": existing("file", optional=True)},
     "evaluate": {"policy": POLICY, "checkpoint": existing("dir", optional=True),
                  "teacher_labels": existing("file", optional=True), "policy_cases": existing("file", optional=True),
                  "thresholds": either(choice("validation"), number(0, 1), wanted="'validation' or a number in [0, 1]"),
@@ -248,6 +300,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "batch_size": POSITIVE_INT, "progress": boolean, "teacher": OPENAI_TEACHER, "prompt": PROMPT},
     "benchmark_runtimes": {"export_dir": existing("dir"), "cases": existing("file"), "listings": existing("file"),
                            "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT, "repeats": POSITIVE_INT},
+    "benchmark_thresholds": {"runs": string_list, "cases": text(),
+                             "rules": string_list},
     "benchmark": {"experiment": text(), "train_overrides": string_list, "cases": existing("file"),
                   "batch_size": POSITIVE_INT, "latency_samples": POSITIVE_INT},
     "audit": {"policy": POLICY, "decisions": existing("file"), "verdicts": existing_files, "output": text(optional=True),

@@ -13,11 +13,20 @@ from typing import Any
 
 import yaml
 
+from moddistill.listings import Listing, parse_listing
+from moddistill.records import Row, RowError
+
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _TOP_KEYS = {"id", "title", "version", "description", "policies"}
 _POLICY_KEYS = {"id", "name", "description", "clauses", "violating_examples", "allowed_lookalikes"}
 _CLAUSE_KEYS = {"id", "description"}
+_EXAMPLE_KEYS = {"title", "description", "category", "price", "currency", "market", "language", "attributes",
+                 "also_violates"}
+# A bare-string example is a title; as a training row it becomes this listing (give a mapping to set the fields)
+STRING_EXAMPLE_FIELDS = {"description": "", "category": "Policy example", "price": 0, "currency": "USD",
+                         "market": "US", "language": "en"}
+EXAMPLE_ID_PREFIX = "pex-"
 
 
 class PolicyError(ValueError):
@@ -31,13 +40,28 @@ class Clause:
 
 
 @dataclass(frozen=True)
+class PolicyExample:
+    """A listing the policy writer gives as an example: ``violates`` holds the policy ids it violates (its own
+    policy first, then ``also_violates``), and is empty for an allowed look-alike, which is allowed under every
+    policy. ``text`` is what the writer wrote: a title, or the listing's fields as a mapping."""
+
+    listing: Listing
+    violates: tuple[str, ...]
+    text: str | dict[str, str]
+
+    @property
+    def is_lookalike(self) -> bool:
+        return not self.violates
+
+
+@dataclass(frozen=True)
 class PolicyDef:
     id: str
     name: str
     description: str
     clauses: tuple[Clause, ...]
-    violating_examples: tuple[str, ...]
-    allowed_lookalikes: tuple[str, ...]
+    violating_examples: tuple[PolicyExample, ...]
+    allowed_lookalikes: tuple[PolicyExample, ...]
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,11 @@ class Policy:
     @property
     def clause_ids(self) -> frozenset[str]:
         return frozenset(c.id for p in self.policies for c in p.clauses)
+
+    @property
+    def examples(self) -> tuple[PolicyExample, ...]:
+        """Every policy's violating examples and allowed look-alikes, in file order."""
+        return tuple(e for p in self.policies for e in p.violating_examples + p.allowed_lookalikes)
 
     def __getitem__(self, policy_id: str) -> PolicyDef:
         for p in self.policies:
@@ -132,10 +161,17 @@ def parse_policy(raw: Any, source: str = "<policy>") -> Policy:
                 name=_require_text(item, "name", f"{where}.name", fail),
                 description=_require_text(item, "description", f"{where}.description", fail),
                 clauses=tuple(clauses),
-                violating_examples=_text_list(item, "violating_examples", where, fail),
-                allowed_lookalikes=_text_list(item, "allowed_lookalikes", where, fail),
+                violating_examples=_examples(item, "violating_examples", pid, where, source, fail),
+                allowed_lookalikes=_examples(item, "allowed_lookalikes", pid, where, source, fail),
             )
         )
+    for p in policies:
+        for kind, examples in (("violating_examples", p.violating_examples), ("allowed_lookalikes", p.allowed_lookalikes)):
+            for i, example in enumerate(examples):
+                unknown = [v for v in example.violates if v not in seen_policies]
+                if unknown:
+                    raise fail(f"policies.{p.id}.{kind}[{i}].also_violates",
+                               f"unknown policy id {unknown[0]!r} (the file defines: {', '.join(q.id for q in policies)})")
     return Policy(
         id=raw["id"],
         title=raw["title"],
@@ -159,8 +195,35 @@ def _require_text(mapping: dict, key: str, where: str, fail) -> str:
     return value.strip()
 
 
-def _text_list(mapping: dict, key: str, where: str, fail) -> tuple[str, ...]:
+def _examples(mapping: dict, key: str, pid: str, where: str, source: str, fail) -> tuple[PolicyExample, ...]:
+    """A policy's examples of one kind, each validated as a listing (the listing reader's own checks, named by
+    the example's key in the file)."""
     value = mapping.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise fail(f"{where}.{key}", "expected a list of non-empty strings")
-    return tuple(v.strip() for v in value)
+    if not isinstance(value, list):
+        raise fail(f"{where}.{key}", "expected a list of titles or listing mappings")
+    lookalike = key == "allowed_lookalikes"
+    out = []
+    for i, item in enumerate(value):
+        ewhere = f"{where}.{key}[{i}]"
+        if isinstance(item, str) and item.strip():
+            fields, also, text = {"title": item.strip(), **STRING_EXAMPLE_FIELDS}, [], item.strip()
+        elif isinstance(item, dict):
+            _check_keys(item, _EXAMPLE_KEYS, ewhere, fail)
+            fields = {k: v for k, v in item.items() if k != "also_violates"}
+            also = item.get("also_violates") or []
+            if lookalike and also:
+                raise fail(f"{ewhere}.also_violates", "an allowed look-alike violates no policy")
+            if not isinstance(also, list) or not all(isinstance(v, str) for v in also):
+                raise fail(f"{ewhere}.also_violates", "expected a list of policy ids")
+            text = {"title": str(item.get("title", "")).strip(), "description": str(item.get("description", "")).strip()}
+        else:
+            raise fail(ewhere, "expected a title or a listing mapping (title, description, category, price, currency, "
+                               "market, language)")
+        example_id = f"{EXAMPLE_ID_PREFIX}{pid}-{'a' if lookalike else 'v'}{i + 1:02d}"
+        try:
+            listing = parse_listing(Row(source, ewhere, {**fields, "id": example_id}))
+        except RowError as e:
+            raise fail(f"{ewhere}.{e.field}", e.reason) from None
+        violates = () if lookalike else tuple(dict.fromkeys([pid, *also]))
+        out.append(PolicyExample(listing, violates, text))
+    return tuple(out)

@@ -1,6 +1,7 @@
-"""Training data: teacher labels (an expert's verdict in place of the teacher's) joined to listings, the leakage
-guard against policy cases, the grouped validation split, tokenised datasets and their collator. Students and
-baselines share ``prepare_training_data``, so they train on exactly the same rows."""
+"""Training data: teacher labels (an expert's verdict in place of the teacher's) joined to listings, the policy's own
+examples and contrast sets beside them, the leakage guard against policy cases, the grouped validation split,
+tokenised datasets and their collator. Students and baselines share ``prepare_training_data``, so they train on
+exactly the same rows."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from sklearn.model_selection import GroupShuffleSplit
 from transformers import DataCollatorWithPadding
 
 from moddistill.config import path_list, policy_from_cfg, to_dict
+from moddistill.distill.contrast import contrast_rows, policy_example_rows
+from moddistill.errors import UserError
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, pad_bags
 from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
 from moddistill.listings import Listing, read_listings, render_listing
 from moddistill.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
-from moddistill.policy import Policy
+from moddistill.policy import EXAMPLE_ID_PREFIX, Policy
 from moddistill.provenance import sha256_file
 from moddistill.teacher.replay import LabelledListing, replay_teacher
 
@@ -42,6 +45,10 @@ class TrainingData:
     def texts(self, split: str) -> list[str]:
         return [render_listing(r.listing) for r in (self.train if split == "train" else self.validation)]
 
+    def lookalikes(self, split: str) -> np.ndarray:
+        """Which rows of the split are allowed look-alikes (from the policy's examples or a contrast set)."""
+        return np.array([r.is_lookalike for r in (self.train if split == "train" else self.validation)], dtype=bool)
+
 
 def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
     """Listings + teacher labels, overridden by expert verdicts -> leakage guard -> grouped split, as ``cfg.data``
@@ -58,19 +65,63 @@ def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
         rejects_dir=rejects_dir)
     log.info(label_report.summary())
     log.info(join_report.summary())
+    example_weight = int((cfg.data.get("policy_examples") or {}).get("weight", 0))
+    if example_weight:
+        labelled += policy_example_rows(policy, weight=example_weight)
+    contrast_sets = [to_dict(s) for s in (cfg.data.get("contrast") or [])]
+    extra, contrast_report = contrast_rows(contrast_sets, policy, on_error=cfg.data.on_error, rejects_dir=rejects_dir)
+    labelled += extra
+    log.info(contrast_report.summary())
+    _refuse_shared_ids(labelled)
     cases, _ = read_policy_cases(cfg.data.policy_cases, policy)
     labelled, leakage = guard_against_cases(labelled, cases, threshold=float(cfg.data.leakage_threshold))
     log.info(leakage.summary())
+    refused_examples = [i for i in leakage.dropped_ids if i.startswith(EXAMPLE_ID_PREFIX)]
+    if refused_examples:
+        log.warning("policy examples refused as (near) copies of policy cases: %s", ", ".join(refused_examples))
     train_rows, val_rows, n_groups = grouped_split(labelled, val_fraction=float(cfg.data.validation_fraction),
                                                    seed=int(cfg.seed), group_threshold=float(cfg.data.group_threshold))
-    log.info("split: %d train, %d validation (%d near-duplicate groups)", len(train_rows), len(val_rows), n_groups)
+    origins = _origin_counts(train_rows, val_rows)
+    train_rows = [r for r in train_rows for _ in range(r.weight)]
+    log.info("split: %d train (%d with weights), %d validation (%d allowed look-alikes), %d near-duplicate groups; "
+             "by origin: %s", origins["all"]["train"], len(train_rows), len(val_rows),
+             sum(r.is_lookalike for r in val_rows), n_groups,
+             ", ".join(f"{o} {c['train']}/{c['validation']}" for o, c in origins.items() if o != "all"))
     files = {"listings": cfg.data.listings, "teacher_labels": cfg.teacher.labels, "policy_cases": cfg.data.policy_cases,
-             **{f"expert_verdicts[{i}]": path for i, path in enumerate(expert_files)}}
+             **{f"expert_verdicts[{i}]": path for i, path in enumerate(expert_files)},
+             **{f"contrast[{i}].{k}": s[k] for i, s in enumerate(contrast_sets) for k in ("listings", "labels")}}
+    if example_weight and Path(policy.source).is_file():  # the composed file when run through Hydra
+        files["policy"] = policy.source
     report = {"listings": vars(read_report), "teacher_labels": vars(label_report), "expert_verdicts": expert_report,
-              "join": vars(join_report), "leakage": vars(leakage), "train": len(train_rows),
-              "validation": len(val_rows), "groups": n_groups,
+              "join": vars(join_report), "policy_examples": {"weight": example_weight,
+                                                             "rows": len(policy.examples) if example_weight else 0},
+              "contrast": contrast_report.sets, "leakage": vars(leakage), "train": len(train_rows),
+              "validation": len(val_rows), "validation_lookalikes": sum(r.is_lookalike for r in val_rows),
+              "origins": origins, "groups": n_groups,
               "sha256": {name: sha256_file(path) for name, path in files.items()}}
     return TrainingData(policy, train_rows, val_rows, report)
+
+
+def _refuse_shared_ids(rows: Sequence[LabelledListing]) -> None:
+    """One id, one row: a contrast listing or a policy example must not reuse a listing's id."""
+    first: dict[str, LabelledListing] = {}
+    for r in rows:
+        other = first.setdefault(r.listing.id, r)
+        if other is not r:
+            where = " and ".join(x.listing.source or f"the {x.origin} rows" for x in (other, r))
+            raise UserError(f"id {r.listing.id!r} names two training rows ({where}); give each row its own id")
+
+
+def _origin_counts(train: Sequence[LabelledListing], validation: Sequence[LabelledListing]) -> dict[str, dict]:
+    """Rows per origin on each side of the split (before training weights), with ``all``."""
+    out: dict[str, dict] = {"all": {"train": len(train), "validation": len(validation)}}
+    for side, rows in (("train", train), ("validation", validation)):
+        for r in rows:
+            counts = out.setdefault(r.origin, {"train": 0, "validation": 0, "validation_lookalikes": 0})
+            counts[side] += 1
+            if side == "validation" and r.is_lookalike:
+                counts["validation_lookalikes"] += 1
+    return out
 
 
 def matching_text(listing: Listing) -> str:

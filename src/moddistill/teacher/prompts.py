@@ -101,8 +101,8 @@ class PromptDesign:
         self.policy, self.name, self.mode = policy, name, mode
         self.system, self.user = system, user
         self.clauses, self.examples, self.lookalikes = clauses, examples, lookalikes
-        _check_fields(name, "system", system, {"policy_title", "policy_description", "policies", "output_contract"})
-        _check_fields(name, "user", user, {"listing"}, required={"listing"})
+        check_fields(name, "system", system, {"policy_title", "policy_description", "policies", "output_contract"})
+        check_fields(name, "user", user, {"listing"}, required={"listing"})
         policy_text = "\n".join([policy.title, policy.description, *map(self._policy_block, policy.policies)])
         for text, what in ((user, "the user template"), (policy_text, f"policy {policy.id}")):
             if LISTING_START in text or LISTING_END in text:
@@ -139,17 +139,24 @@ class PromptDesign:
                       answer_schema(ids, self.mode), reads_logprobs=self.mode != "violations")
 
     def _policy_block(self, p: PolicyDef) -> str:
-        lines = [f"[{p.id}] {p.name}", p.description]
-        if self.clauses:
-            lines += ["Clauses:"] + [f"- {c.id}: {c.description}" for c in p.clauses]
-        examples = p.violating_examples[: self.examples] if self.examples is not None else p.violating_examples
-        if examples:
-            lines += [f"Listings that violate {p.id}:"] + [f"- {json.dumps(e, ensure_ascii=False)}" for e in examples]
-        lookalikes = p.allowed_lookalikes[: self.lookalikes] if self.lookalikes is not None else p.allowed_lookalikes
-        if lookalikes:
-            lines += [f"Allowed look-alikes (do not flag as {p.id}):"] + [
-                f"- {json.dumps(e, ensure_ascii=False)}" for e in lookalikes]
-        return "\n".join(lines)
+        return policy_block(p, clauses=self.clauses, examples=self.examples, lookalikes=self.lookalikes)
+
+
+def policy_block(p: PolicyDef, *, clauses: bool = True, examples: int | None = None,
+                 lookalikes: int | None = None) -> str:
+    """One policy as every prompt design quotes it (labelling and contrast generation): name, description,
+    clauses, and its first ``examples`` violating examples and ``lookalikes`` allowed look-alikes (None: all)."""
+    lines = [f"[{p.id}] {p.name}", p.description]
+    if clauses:
+        lines += ["Clauses:"] + [f"- {c.id}: {c.description}" for c in p.clauses]
+    violating = p.violating_examples[:examples] if examples is not None else p.violating_examples
+    if violating:
+        lines += [f"Listings that violate {p.id}:"] + [f"- {json.dumps(e.text, ensure_ascii=False)}" for e in violating]
+    allowed = p.allowed_lookalikes[:lookalikes] if lookalikes is not None else p.allowed_lookalikes
+    if allowed:
+        lines += [f"Allowed look-alikes (do not flag as {p.id}):"] + [
+            f"- {json.dumps(e.text, ensure_ascii=False)}" for e in allowed]
+    return "\n".join(lines)
 
 
 def answer_schema(policy_ids: tuple[str, ...], mode: str) -> dict[str, Any]:
@@ -201,7 +208,7 @@ def _contract(policy_ids: tuple[str, ...], mode: str) -> str:
             + '; "confidence" is how sure you are of that verdict, from 0.5 (unsure) to 1.0 (certain).')
 
 
-def _check_fields(name: str, which: str, template: str, allowed: set[str], required: set[str] = frozenset()) -> None:
+def check_fields(name: str, which: str, template: str, allowed: set[str], required: set[str] = frozenset()) -> None:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as e:

@@ -17,6 +17,14 @@ from moddistill.teacher.labels import TeacherLabel, read_teacher_labels
 class LabelledListing:
     listing: Listing
     label: TeacherLabel
+    origin: str = "teacher"  # teacher (expert verdicts included) | policy (the policy's examples) | contrast
+    weight: int = 1  # how many times the row counts in training (distill/data.py repeats it)
+
+    @property
+    def is_lookalike(self) -> bool:
+        """An allowed row from the policy's examples or a contrast set: those are look-alikes by construction (the
+        teacher's own rows carry no such mark)."""
+        return self.origin != "teacher" and max(self.label.probs.values(), default=0.0) < 0.5
 
 
 @dataclass
