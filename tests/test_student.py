@@ -118,7 +118,7 @@ def test_lora_keeps_the_ngram_channel_trainable(sample_slice, tmp_path):
     run_dir = train(compose_config("train", tiny_overrides(
         sample_slice, tmp_path / "lora", NGRAM_OVERRIDE, "trainer.args.max_steps=2")))
     model, _ = Run.open(run_dir).load_student()
-    channel = model.base_model.model.ngram.modules_to_save["default"]
+    channel = model.ngram  # the trained copy peft kept, merged into the model by load_student
     assert channel.bag.weight.abs().sum() > 0
     assert channel.idf.min() >= 1.0 and channel.idf.max() > 1.0  # the IDF fitted on the training texts was saved
 
@@ -254,6 +254,7 @@ def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_pat
 
 def test_the_encoder_weight_scales_the_encoders_logits_and_is_fitted_on_validation():
     from moddistill.distill.ngram_fit import fit_encoder_weight
+    from moddistill.evaluation.thresholds import ThresholdRule
 
     model = build_base_model({"name": "t", "config": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1,
                                                       "num_attention_heads": 2, "intermediate_size": 32,
@@ -280,7 +281,7 @@ def test_the_encoder_weight_scales_the_encoders_logits_and_is_fitted_on_validati
         calls.append(model.config.encoder_weight)
         return 1 / (1 + np.exp(-(channel + model.config.encoder_weight * encoder)))
 
-    weight, by_weight, scores = fit_encoder_weight(model, score, y, ["a", "b"], strategy="global",
+    weight, by_weight, scores = fit_encoder_weight(model, score, y, ["a", "b"], rule=ThresholdRule("global"),
                                                    grid=[0.0, 0.5, 1.0])
     assert calls == [1.0, 0.0] and weight == 0.0 and model.config.encoder_weight == 0.0
     assert by_weight[0.0] == 1.0 and by_weight[1.0] < 1.0

@@ -79,3 +79,66 @@ def test_per_policy_ranks_thresholds_by_f1_itself():
     y = np.array([[0]] + [[1]] * 7 + [[0]] * 3 + [[1]] * 3 + [[0]] * 7)
     s = np.array([[0.95]] + [[0.9]] * 10 + [[0.5]] * 10)
     assert select_thresholds(y, s, ["a"], strategy="per_policy") == {"a": pytest.approx(0.9)}
+
+
+def test_adaptive_shrinks_each_policys_threshold_toward_the_global_one_by_its_support():
+    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = np.zeros((n, 2), dtype=int)
+    y[:200, 0] = 1  # common policy: 200 positives, scores well above 0.6
+    y[200:220, 1] = 1  # rare policy: 20 positives, scores around 0.2 (a model unsure of it)
+    s = np.zeros((n, 2))
+    s[:, 0] = np.where(y[:, 0] == 1, rng.uniform(0.7, 1.0, n), rng.uniform(0.0, 0.6, n))
+    s[:, 1] = np.where(y[:, 1] == 1, rng.uniform(0.15, 0.25, n), rng.uniform(0.0, 0.1, n))
+    own = select_thresholds(y, s, ["common", "rare"], strategy="per_policy")
+    shared = select_thresholds(y, s, ["common", "rare"], strategy="global")["common"]
+    choice = choose_thresholds(y, s, ["common", "rare"], ThresholdRule("adaptive", shrinkage=20))
+    for pid, positives in (("common", 200), ("rare", 20)):
+        w = positives / (positives + 20)
+        assert choice.thresholds[pid] == pytest.approx(w * own[pid] + (1 - w) * shared, abs=1e-4)
+        assert f"({positives} positives)" in choice.rules[pid]
+    # the rare policy keeps its own calibration instead of the shared compromise
+    assert abs(choice.thresholds["rare"] - own["rare"]) < abs(shared - own["rare"])
+    few = choose_thresholds(np.array([[1], [0], [0], [0]]), np.array([[0.9], [0.1], [0.2], [0.3]]), ["a"],
+                            ThresholdRule("adaptive"))
+    assert few.rules["a"].startswith("global (1 validation positives < 3)")
+    assert few.thresholds == select_thresholds(np.array([[1], [0], [0], [0]]), np.array([[0.9], [0.1], [0.2], [0.3]]),
+                                               ["a"], strategy="global")
+
+
+def test_max_false_reject_raises_every_threshold_to_the_best_floor_that_keeps_the_cap():
+    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+
+    # 4 violations of "a" at 0.6-0.9, 6 plain allowed rows at 0.05, 4 look-alikes at 0.3, 0.4, 0.5, 0.55
+    y = np.array([[1]] * 4 + [[0]] * 10)
+    s = np.array([[0.6], [0.7], [0.8], [0.9]] + [[0.05]] * 6 + [[0.3], [0.4], [0.5], [0.55]])
+    lookalike = np.array([False] * 10 + [True] * 4)
+    free = choose_thresholds(y, s, ["a"], ThresholdRule("global"), lookalike)
+    assert free.thresholds["a"] == pytest.approx(0.56)  # lowest perfect value: look-alikes are negatives too
+    assert free.lookalike_false_reject == 0.0 and free.floor is None
+    # scores where validation macro-F1 alone would accept one look-alike rejected
+    s2 = s.copy()
+    s2[13] = 0.65
+    plain = choose_thresholds(y, s2, ["a"], ThresholdRule("global"), lookalike)
+    assert plain.lookalike_false_reject == pytest.approx(0.25)
+    capped = choose_thresholds(y, s2, ["a"], ThresholdRule("global", max_false_reject=0.0), lookalike)
+    assert capped.lookalike_false_reject == 0.0
+    assert capped.floor == pytest.approx(0.66) and capped.thresholds["a"] == pytest.approx(0.66)
+    assert "look-alike floor 0.66" in capped.rules["a"]
+    assert [c["floor"] for c in capped.curve][:2] == [0.05, 0.06] and len(capped.curve) == 91
+    # without look-alikes in validation the cap cannot be applied, and says so
+    none = choose_thresholds(y, s2, ["a"], ThresholdRule("global", max_false_reject=0.05))
+    assert none.floor is None and "holds no allowed look-alikes" in none.note
+
+
+def test_a_cap_no_floor_can_keep_takes_the_floor_with_the_fewest_false_rejects():
+    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+
+    y = np.array([[1], [0], [0], [0]])
+    s = np.array([[0.9], [0.1], [0.99], [0.5]])  # one look-alike above every threshold the grid allows
+    choice = choose_thresholds(y, s, ["a"], ThresholdRule("global", max_false_reject=0.0), np.array([0, 0, 1, 1]) > 0)
+    assert choice.thresholds["a"] == pytest.approx(0.51) and choice.lookalike_false_reject == 0.5
+    assert choice.floor is None  # the best floor does not bind: the shared threshold already sits above it
+    assert "no floor keeps it (lowest 0.500" in choice.note

@@ -166,6 +166,7 @@ def _round(settings: LoopSettings, compose: Compose, round_dir: Path, listings: 
         baseline_cfg = compose("baseline", [f"output_dir={baseline_dir}"])
         baseline_cfg.data, baseline_cfg.seed = train_cfg.data, train_cfg.seed
         baseline_cfg.teacher, baseline_cfg.threshold_strategy = train_cfg.teacher, train_cfg.threshold_strategy
+        baseline_cfg.max_false_reject = train_cfg.get("max_false_reject")
         train_baseline(baseline_cfg)
         baseline_f1 = evaluate_checkpoint(baseline_dir, policy_cases=settings.policy_cases)[0]["macro_f1"]
     lookalike = student.get("false_reject", {}).get(LOOKALIKE_TAG, {}).get("rate")

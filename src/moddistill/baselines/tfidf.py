@@ -38,7 +38,8 @@ from moddistill.distill.checkpoint import (
 )
 from moddistill.distill.collapse import detect_collapse
 from moddistill.evaluation.metrics import flag, multilabel_metrics
-from moddistill.evaluation.thresholds import select_thresholds
+from moddistill.evaluation.threshold_plot import record_threshold_choice
+from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
 from moddistill.listings import RENDER_VERSION
 from moddistill.records import write_jsonl
 
@@ -196,9 +197,12 @@ def train_baseline(cfg: DictConfig) -> Path:
 
     val_scores = model.predict_proba(data.texts("validation"))
     val_teacher = data.labels("validation")
-    thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids, strategy=cfg.threshold_strategy)
+    rule = ThresholdRule.from_cfg(cfg)
+    choice = choose_thresholds(val_teacher >= 0.5, val_scores, ids, rule, data.lookalikes("validation"))
+    thresholds = choice.thresholds
     write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
-        {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s)))}
+        {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s))),
+             "lookalike": r.is_lookalike}
         for r, t, s in zip(data.validation, val_teacher, val_scores)
     ))
     collapse = detect_collapse(val_teacher >= 0.5, val_scores, ids)
@@ -220,6 +224,7 @@ def train_baseline(cfg: DictConfig) -> Path:
             "at_thresholds": multilabel_metrics(val_teacher >= 0.5, flag(val_scores, [thresholds[p] for p in ids]), ids),
         },
         "thresholds": thresholds,
+        "threshold_rule": record_threshold_choice(choice, rule, run_dir),
         "collapse": collapse,
         "resources": {"device": "cpu", "num_processes": 1, **peak_memory_mb()},
         "provenance": {"git_commit": git_commit(), **environment()},

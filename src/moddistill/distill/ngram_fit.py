@@ -67,18 +67,20 @@ def fit_stacked_channel(channel, texts: Sequence[str], labels: np.ndarray, spec:
     return oof
 
 
-def fit_encoder_weight(model, score, y_true: np.ndarray, policy_ids: Sequence[str], *, strategy: str,
-                       grid: Sequence[float]) -> tuple[float, dict[float, float], np.ndarray]:
+def fit_encoder_weight(model, score, y_true: np.ndarray, policy_ids: Sequence[str], *, rule,
+                       grid: Sequence[float], lookalikes: np.ndarray | None = None
+                       ) -> tuple[float, dict[float, float], np.ndarray]:
     """Choose how much of the encoder's logits to add to the n-gram channel's, on validation.
 
     The encoder is trained to correct the stacked regression's out-of-fold errors, and on held-out listings it
     over-corrects: on the demo, half its logits scored 0.721 validation macro-F1 against 0.699 at full weight
     (policy cases: 0.834 against 0.802). ``score(texts)`` is run twice (full weight, and the channel alone);
-    every weight in ``grid`` is then a blend of the two logits, thresholded as the run would threshold it.
+    every weight in ``grid`` is then a blend of the two logits, thresholded as the run would threshold it (``rule``, a
+    ``ThresholdRule``, with the validation look-alikes it respects).
     Returns the weight (ties: the larger), validation macro-F1 per weight, and the validation scores at it.
     """
     from moddistill.evaluation.metrics import flag, logit, multilabel_metrics
-    from moddistill.evaluation.thresholds import select_thresholds
+    from moddistill.evaluation.thresholds import choose_thresholds
 
     model.config.encoder_weight = 1.0
     full = logit(score(), eps=1e-7)
@@ -88,7 +90,7 @@ def fit_encoder_weight(model, score, y_true: np.ndarray, policy_ids: Sequence[st
     results, scores = {}, {}
     for w in grid:
         s = 1 / (1 + np.exp(-(w * encoder + channel)))
-        t = select_thresholds(y_true, s, policy_ids, strategy=strategy)
+        t = choose_thresholds(y_true, s, policy_ids, rule, lookalikes).thresholds
         results[float(w)] = multilabel_metrics(y_true, flag(s, [t[p] for p in policy_ids]), policy_ids)["macro_f1"]
         scores[float(w)] = s
     best = max(results, key=lambda w: (round(results[w], 9), w))

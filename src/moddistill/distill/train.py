@@ -40,7 +40,8 @@ from moddistill.distill.loss import positive_weights, soft_bce_loss
 from moddistill.distill.model import add_lora, build_base_model, freeze_word_embeddings, load_tokenizer
 from moddistill.distill.ngram_fit import fit_encoder_weight, fit_stacked_channel
 from moddistill.evaluation.metrics import flag, multilabel_metrics
-from moddistill.evaluation.thresholds import select_thresholds
+from moddistill.evaluation.threshold_plot import record_threshold_choice
+from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds, select_thresholds
 from moddistill.listings import RENDER_VERSION
 from moddistill.provenance import environment, git_commit, peak_memory_mb
 from moddistill.records import write_jsonl
@@ -113,17 +114,20 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
                                batch_size=int(cfg.trainer.args.per_device_eval_batch_size), desc="validation")
 
         val_teacher = data.labels("validation")
+        rule, lookalikes = ThresholdRule.from_cfg(cfg), data.lookalikes("validation")
         grid = to_dict(cfg.trainer.get("encoder_weight_grid")) or []
         if ngram is not None and ngram.fit == "stacked" and grid:
             weight, by_weight, val_scores = fit_encoder_weight(student, score_validation, val_teacher >= 0.5, ids,
-                                                               strategy=cfg.threshold_strategy, grid=grid)
+                                                               rule=rule, grid=grid, lookalikes=lookalikes)
             log.info("encoder weight %.2f chosen on validation (macro-F1 by weight: %s)", weight,
                      ", ".join(f"{w:g} {f:.3f}" for w, f in by_weight.items()))
         else:
             weight, by_weight, val_scores = 1.0, {}, score_validation()
-        thresholds = select_thresholds(val_teacher >= 0.5, val_scores, ids, strategy=cfg.threshold_strategy)
+        choice = choose_thresholds(val_teacher >= 0.5, val_scores, ids, rule, lookalikes)
+        thresholds = choice.thresholds
         write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
-            {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s)))}
+            {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s))),
+             "lookalike": r.is_lookalike}
             for r, t, s in zip(data.validation, val_teacher, val_scores)
         ))
         student.save_pretrained(run_dir / (ADAPTER_DIR if method == "lora" else MODEL_DIR))
@@ -146,6 +150,7 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
                 "at_thresholds": multilabel_metrics(val_teacher >= 0.5, flag(val_scores, [thresholds[p] for p in ids]), ids),
             },
             "thresholds": thresholds,
+            "threshold_rule": record_threshold_choice(choice, rule, run_dir),
             "encoder_weight": {"chosen": weight, "validation_macro_f1": {str(w): f for w, f in by_weight.items()}},
             "collapse": collapse,
             "resources": {"device": str(state.device), "num_processes": state.num_processes,
