@@ -11,7 +11,7 @@ import pytest
 
 from moddistill.evaluation.leaderboard import (
     LeaderboardError, bootstrap_macro_f1, collect_leaderboard, leaderboard_markdown, paired_macro_f1_difference,
-    write_leaderboard,
+    recipe_rows, write_leaderboard,
 )
 from moddistill.evaluation.metrics import multilabel_metrics
 from tests.conftest import ROOT, compose_config, read_jsonl, write_jsonl
@@ -23,7 +23,9 @@ CASES = [{"id": f"c{i}", "expected": [["weapons"], ["drugs"], [], []][i % 4], "l
           "kind": "mft", "tags": ["lookalike"] if i % 4 == 2 else []} for i in range(20)]
 COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
            "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece",
-           "f1_en", "f1_th", "parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
+           "f1_en", "f1_th", "parameters", "train_samples_per_s", "listings_per_s", "collapsed", "recipe", "seed",
+           "vs_seed_baseline", "vs_seed_baseline_ci_low", "vs_seed_baseline_ci_high", "seed_baseline",
+           "seed_baseline_macro_f1"]
 
 
 def scores_with(misses=(), false_flags=()):
@@ -250,3 +252,41 @@ def test_tiny_run_end_to_end(tiny_run, policy):
     assert row["macro_f1"] == pytest.approx(metrics["macro_f1"])
     assert row["macro_f1_ci_low"] <= row["macro_f1"] <= row["macro_f1_ci_high"]
     assert row["listings_per_s"] > 0 and row["train_samples_per_s"] > 0
+
+
+def test_runs_of_one_recipe_are_summarised_over_seeds_against_their_same_seed_baselines(tmp_path):
+    root = tmp_path / "checkpoints"
+    misses = {42: [(0, "weapons")], 1: [], 2: [(0, "weapons"), (4, "weapons")]}
+    base_misses = {42: [(0, "weapons"), (4, "weapons")], 1: [(4, "weapons")], 2: [(0, "weapons"), (4, "weapons")]}
+    for seed in (42, 1, 2):
+        for kind, table in (("student", misses), ("baseline", base_misses)):
+            run = root / "sweep" / kind / f"seed{seed}"
+            make_run(run, {"model": kind, "kind": kind})
+            (run / "config.yaml").write_text(
+                f"experiment: demo\nseed: {seed}\noutput_dir: {run}\ndata: {{listings: a.jsonl}}\n"
+                f"threshold_strategy: global\n" + ("model: {name: m}\n" if kind == "student" else ""),
+                encoding="utf-8")
+            write_eval(run, scores_with(misses=table[seed]))
+    other = make_run(root / "other" / "seed42", {"model": "student", "kind": "student"})  # another recipe
+    (other / "config.yaml").write_text("experiment: demo\nseed: 42\nlr: 1\ndata: {listings: b.jsonl}\n"
+                                       "threshold_strategy: global\n", encoding="utf-8")
+    write_eval(other, scores_with())
+    rows = collect_leaderboard(root, bootstrap=100)
+    by_run = {r["run"]: r for r in rows}
+    student = by_run["sweep/student/seed1"]
+    assert student["seed"] == 1 and student["seed_baseline"] == "sweep/baseline/seed1"
+    assert student["vs_seed_baseline"] == pytest.approx(1 - (8 / 9 + 1) / 2)  # its baseline found 4 of 5 weapons
+    assert by_run["sweep/student/seed2"]["vs_seed_baseline"] == 0.0  # identical flags on the same rows
+    assert by_run["other/seed42"].get("vs_seed_baseline") is None  # no baseline with its rows' config
+    recipes = {r["label"]: r for r in recipe_rows(rows)}
+    assert set(recipes) == {"sweep/student/*", "sweep/baseline/*", "other/seed42"}
+    s = recipes["sweep/student/*"]
+    f1 = [by_run[f"sweep/student/seed{x}"]["macro_f1"] for x in (42, 1, 2)]
+    assert s["seeds"] == 3 and s["macro_f1_mean"] == pytest.approx(np.mean(f1))
+    assert s["macro_f1_std"] == pytest.approx(np.std(f1, ddof=1)) and s["macro_f1_min"] == min(f1)
+    assert s["vs_seed_baseline_mean"] == pytest.approx(np.mean(
+        [by_run[f"sweep/student/seed{x}"]["vs_seed_baseline"] for x in (42, 1, 2)]))
+    assert s["seeds_above_baseline"].endswith("/3") and recipes["sweep/baseline/*"]["seeds_above_baseline"] is None
+    markdown = leaderboard_markdown(rows, root=root, bootstrap=100)
+    assert markdown.index("### By recipe, over seeds") < markdown.index("| sweep/student/* | student |") \
+        < markdown.index("### Every run")

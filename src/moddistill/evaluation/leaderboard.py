@@ -7,12 +7,18 @@ intervals can.
 Reads only files (numpy, no torch): ``<run>/eval/<cases stem>/metrics.json`` and ``case_scores.jsonl``
 written by ``evaluation.evaluate``, and a run's own ``metrics.json`` (model, kind, parameters, training
 throughput, collapse check), ``config.yaml`` and ``error.json`` (a crashed sweep run).
+
+A training run is one draw: another seed (split and initialisation) or another CPU gives another figure. So runs
+of one *recipe* (the same resolved config but for the seed and where it was written) are also summarised in one
+row: the mean, spread and number of seeds, and each seed's difference from the baseline trained on that seed's rows
+(the same data, seed and threshold rule), paired on the cases.
 """
 
 from __future__ import annotations
 
 import csv
 import fnmatch
+import hashlib
 import json
 import os
 from collections import defaultdict
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import yaml
 
 from moddistill.evaluation.metrics import f1_from_counts
 from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE
@@ -34,7 +41,17 @@ CONFIDENCE = 0.95
 HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
                 "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy",
                 "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece"]
-TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed"]
+TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed", "recipe", "seed",
+                "vs_seed_baseline", "vs_seed_baseline_ci_low", "vs_seed_baseline_ci_high", "seed_baseline",
+                "seed_baseline_macro_f1"]
+RECIPE_COLUMNS = ["cases", "recipe", "label", "kind", "model", "seeds", "macro_f1_mean", "macro_f1_std", "macro_f1_min",
+                  "macro_f1_max", "vs_seed_baseline_mean", "seeds_above_baseline", "baseline_macro_f1_mean",
+                  "decision_accuracy_mean", "lookalike_false_reject_mean", "lookalike_false_reject_min",
+                  "lookalike_false_reject_max", "inv_consistency_mean", "runs"]
+# what does not make another recipe: the seed, where the run was written, whether it was evaluated or resumed
+NOT_RECIPE = ("seed", "output_dir", "resume_from", "evaluate")
+# what makes a baseline the same-seed reference of a student: the rows and the threshold rule
+SAME_ROWS = ("policy", "data", "teacher", "seed", "threshold_strategy", "max_false_reject")
 OK = "ok"
 NOT_EVALUATED = "not evaluated"
 
@@ -72,11 +89,61 @@ def collect_leaderboard(root: str | Path, *, bootstrap: int = 1000, seed: int = 
             evaluated.add(eval_dir.parent.parent)
     _check_label_spaces(rows)
     _compare_with_baseline(rows, bootstrap=bootstrap, seed=seed)
+    _compare_with_seed_baseline(rows, bootstrap=bootstrap, seed=seed)
     rows.sort(key=lambda r: (r["cases"], -r["macro_f1"] if r["macro_f1"] is not None else float("inf"), r["run"]))
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
 
     others = [_run_row(root_path, d) for d in sorted(run_dirs - evaluated)]
     return rows + sorted(others, key=lambda r: r["run"])
+
+
+def recipe_rows(rows: list[dict]) -> list[dict]:
+    """One row per (case file, recipe) over its seeds: mean, std (ddof 1; 0 for one seed) and range of macro-F1,
+    the mean of each seed's difference from its same-seed baseline and how many of those paired intervals lie
+    above 0, and the means of the decision figures. Best mean first."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["status"] == OK and r.get("recipe") and r.get("macro_f1") is not None:
+            groups[(r["cases"], r["recipe"])].append(r)
+    out = []
+    for (cases, recipe), group in groups.items():
+        f1 = np.array([r["macro_f1"] for r in group])
+        diffs = [r for r in group if r.get("vs_seed_baseline") is not None]
+        base = [r["seed_baseline_macro_f1"] for r in diffs]
+        out.append({
+            "cases": cases, "recipe": recipe, "label": _recipe_label([r["run"] for r in group]),
+            "kind": group[0].get("kind"), "model": group[0].get("model"), "seeds": len({r.get("seed") for r in group}),
+            "macro_f1_mean": float(f1.mean()), "macro_f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+            "macro_f1_min": float(f1.min()), "macro_f1_max": float(f1.max()),
+            "vs_seed_baseline_mean": float(np.mean([r["vs_seed_baseline"] for r in diffs])) if diffs else None,
+            "seeds_above_baseline": (f"{sum((r.get('vs_seed_baseline_ci_low') or 0) > 0 for r in diffs)}/{len(diffs)}"
+                                     if diffs and group[0].get("kind") != "baseline" else None),
+            "baseline_macro_f1_mean": float(np.mean(base)) if base else None,
+            **{f"{k}_mean": _mean(r.get(k) for r in group) for k in ("decision_accuracy", "lookalike_false_reject",
+                                                                        "inv_consistency")},
+            "lookalike_false_reject_min": _extreme(min, (r.get("lookalike_false_reject") for r in group)),
+            "lookalike_false_reject_max": _extreme(max, (r.get("lookalike_false_reject") for r in group)),
+            "runs": " ".join(sorted(r["run"] for r in group)),
+        })
+    return sorted(out, key=lambda r: (r["cases"], -r["macro_f1_mean"], r["label"]))
+
+
+def _recipe_label(runs: list[str]) -> str:
+    """The runs' common directory (``sweeps/demo``), or the one run's path."""
+    if len(runs) == 1:
+        return runs[0]
+    common = os.path.commonpath(runs) if all(not r.startswith("/") for r in runs) else ""
+    return f"{common or '.'}/*"
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _extreme(fn, values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(fn(values)) if values else None
 
 
 def bootstrap_macro_f1_samples(y_true: np.ndarray, y_preds: list[np.ndarray], *, resamples: int = 1000,
@@ -159,24 +226,37 @@ def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: 
         reference = _reference_baseline([r for r in group if r.get("vs_baseline") is not None])
         if reference:
             lines += [f"vs baseline: against `{reference['run']}`.", ""]
+        recipes = [r for r in recipe_rows(rows) if r["cases"] == stem]
+        if recipes:
+            lines += ["### By recipe, over seeds", "",
+                      "Runs of one recipe (the same config but for the seed) together: mean ± std [min, max] of "
+                      "macro-F1 over their seeds; vs same-seed baseline is the mean of each seed's difference from "
+                      "the baseline trained on that seed's rows, with how many of those paired intervals lie above "
+                      "0. One seed is one draw: compare recipes by these rows.", "", *_recipe_table(recipes), "",
+                      "### Every run", ""]
         lines += _table(group + others, langs)
     return "\n".join(lines) + "\n"
 
 
 def write_leaderboard(rows: list[dict], markdown: str, output: str | Path) -> tuple[Path, Path]:
-    """``<output>.csv`` (every row, every column) and ``<output>.md``."""
+    """``<output>.csv`` (every row, every column), ``<output>_recipes.csv`` (one row per recipe over its seeds)
+    and ``<output>.md``."""
     csv_path, md_path = Path(f"{output}.csv"), Path(f"{output}.md")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    cols = columns(rows)
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    _write_csv(csv_path, rows, columns(rows))
+    _write_csv(Path(f"{output}_recipes.csv"), recipe_rows(rows), RECIPE_COLUMNS)
+    md_path.write_text(markdown, encoding="utf-8")
+    return csv_path, md_path
+
+
+def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=cols)
         writer.writeheader()
         for r in rows:
             writer.writerow({c: _csv_value(r.get(c)) for c in cols})
-    tmp.replace(csv_path)
-    md_path.write_text(markdown, encoding="utf-8")
-    return csv_path, md_path
+    tmp.replace(path)
 
 
 # --- finding and reading runs ---------------------------------------------------------------------------
@@ -220,6 +300,11 @@ def _evaluation_row(root: Path, eval_dir: Path, *, bootstrap: int, seed: int) ->
         "listings_per_s": _num((result.get("scoring") or {}).get("listings_per_second")),
         "_labels": tuple(result.get("thresholds") or result["per_policy"]),
     }
+    config = _read_config(run_dir) if "teacher_labels" not in result else None
+    if isinstance(config, dict):
+        row["recipe"] = _digest({k: v for k, v in config.items() if k not in NOT_RECIPE})
+        row["seed"] = config.get("seed")
+        row["_rows_key"] = _digest({k: config.get(k) for k in SAME_ROWS})
     for lang, m in sorted(result.get("slices", {}).get("language", {}).items()):
         row[f"f1_{lang}"] = _num(m.get("macro_f1"))
     flags = _flags(eval_dir, result)
@@ -273,6 +358,35 @@ def _compare_with_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> No
             r["vs_baseline"] = r["macro_f1"] - reference["macro_f1"]
             r["vs_baseline_ci_low"], r["vs_baseline_ci_high"] = map(_num, paired_macro_f1_difference(
                 ref_true, r["_flags"][2], ref_pred, resamples=bootstrap, seed=seed))
+
+
+def _compare_with_seed_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> None:
+    """Each run's macro-F1 minus that of the baseline trained on the same rows (same policy, data, teacher, seed
+    and threshold rule; the newest such baseline), with the paired interval: what one seed of a recipe gains."""
+    baselines: dict[tuple[str, str], dict] = {}
+    for r in sorted(rows, key=lambda r: r["run"]):
+        if r.get("kind") == "baseline" and "_flags" in r and r.get("_rows_key"):
+            baselines[(r["cases"], r["_rows_key"])] = r
+    for r in rows:
+        ref = baselines.get((r["cases"], r.get("_rows_key")))
+        if ref is None or "_flags" not in r or r["_flags"][0] != ref["_flags"][0] or r["macro_f1"] is None:
+            continue
+        r["vs_seed_baseline"], r["seed_baseline"], r["seed_baseline_macro_f1"] = (
+            r["macro_f1"] - ref["macro_f1"], ref["run"], ref["macro_f1"])
+        if r is not ref:
+            r["vs_seed_baseline_ci_low"], r["vs_seed_baseline_ci_high"] = map(_num, paired_macro_f1_difference(
+                ref["_flags"][1], r["_flags"][2], ref["_flags"][2], resamples=bootstrap, seed=seed))
+
+
+def _read_config(run_dir: Path):
+    try:
+        return yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def _run_info(run_dir: Path, result: dict) -> dict:
@@ -358,6 +472,25 @@ def _table(rows: list[dict], langs: list[str]) -> list[str]:
                                      "dir_passed", "brier", "ece", *langs)),
             _count(r.get("parameters")), _fmt(r.get("train_samples_per_s"), 1), _fmt(r.get("listings_per_s"), 1),
             {True: "**yes**", False: "no"}.get(r.get("collapsed"), ""), r["status"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _recipe_table(recipes: list[dict]) -> list[str]:
+    head = ["recipe (runs)", "kind", "model", "seeds", "macro-F1 mean ± std [min, max]", "vs same-seed baseline",
+            "its baselines' mean", "decision acc.", "look-alikes rejected [min, max]", "inv consistent", "id"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 7 + ["---"]) + "|"]
+    for r in recipes:
+        diff = "" if r["vs_seed_baseline_mean"] is None else f"{r['vs_seed_baseline_mean']:+.3f}"
+        if diff and r["seeds_above_baseline"]:
+            diff += f" ({r['seeds_above_baseline']} above 0)"
+        lookalike = _fmt(r["lookalike_false_reject_mean"])
+        if lookalike and r["seeds"] > 1:
+            lookalike += f" [{r['lookalike_false_reject_min']:.3f}, {r['lookalike_false_reject_max']:.3f}]"
+        cells = [r["label"], r["kind"], r["model"], r["seeds"],
+                 f"**{r['macro_f1_mean']:.3f}** ± {r['macro_f1_std']:.3f} [{r['macro_f1_min']:.3f}, "
+                 f"{r['macro_f1_max']:.3f}]", diff, _fmt(r["baseline_macro_f1_mean"]),
+                 _fmt(r["decision_accuracy_mean"]), lookalike, _fmt(r["inv_consistency_mean"]), r["recipe"]]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
