@@ -19,12 +19,13 @@ from pathlib import Path
 from moddistill.config import to_dict
 from moddistill.distill.checkpoint import Run
 from moddistill.distill.collapse import CollapsedStudentError, collapse_message
-from moddistill.distill.model import label_maps
 from moddistill.errors import UserError
 from moddistill.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
 from moddistill.manifest import EXPORT_FORMAT, write_manifest
 from moddistill.model_card import model_card
+from moddistill.policy_self_test import policy_self_test
 from moddistill.provenance import git_commit
+from moddistill.scoring import score_texts
 
 
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
@@ -40,11 +41,10 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         if not overwrite:
             raise FileExistsError(f"{out} exists and is not empty (pass overwrite=true to replace it)")
         shutil.rmtree(out)
-    model, tokenizer = run.load_student()
-    lora = hasattr(model, "merge_and_unload")
-    merged = model.merge_and_unload() if lora else model
-    for key, value in label_maps(run.policy.ids).items():
-        setattr(merged.config, key, value)
+    # LoRA already merged, label maps set and every post-training choice (encoder weight) restored, as evaluation
+    # scores it (distill/checkpoint.py Run.load_student)
+    merged, tokenizer = run.load_student()
+    lora = run.method == "lora"
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _write_contract_tokenizer(out / "tokenizer.json", run.max_length, tokenizer.truncation_side, checkpoint)
@@ -55,6 +55,8 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         onnx_entry = export_onnx(merged, tokenizer, out, int8=onnx_int8)
     evaluations = _evaluations(run.dir)
     baselines = _evaluations(_baseline_run(run))
+    self_test = policy_self_test(run.policy, lambda texts: score_texts(
+        merged, tokenizer, texts, max_length=run.max_length, batch_size=32, desc="self-test"), run.thresholds)
 
     manifest = {
         "format": EXPORT_FORMAT,
@@ -84,6 +86,7 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
                   "architecture": merged.config.model_type, "pooling": getattr(merged.config, "pooling", None),
                   "ngram_channel": getattr(merged.config, "ngram", None),
                   "encoder_weight": getattr(merged.config, "encoder_weight", None)},
+        "self_test": self_test,
         "metrics": {"validation": _headline(run.metrics["validation"]["at_thresholds"]),
                     "policy_cases": _policy_case_metrics(evaluations, run.thresholds),
                     "baseline_policy_cases": {name: _headline(m) for name, m in baselines.items()}},

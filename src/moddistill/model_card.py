@@ -8,6 +8,7 @@ baseline run of the same experiment has scored the same case file.
 from __future__ import annotations
 
 from moddistill.evaluation.report import format_number
+from moddistill.policy_self_test import self_test_lines
 
 TAGS = ["text-classification", "multi-label-classification", "content-moderation", "onnx", "moddistill"]
 
@@ -72,6 +73,7 @@ def model_card(manifest: dict, evaluations: dict[str, dict], baselines: dict[str
             lines += [f"| {lang} | {v['n']} | {format_number(v['macro_f1'])} | "
                       f"{format_number(v['decision_accuracy'])} |" for lang, v in langs.items()]
         lines.append("")
+    lines += ["## Self-test on the policy's own examples", "", *self_test_lines(manifest.get("self_test"))]
     lines += [
         "## Limitations",
         "- The labels come from an LLM teacher, not from human reviewers: the student inherits the teacher's errors.",

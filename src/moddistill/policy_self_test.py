@@ -1,0 +1,60 @@
+"""The export's self-test: the policy's own examples scored by the exported model at its thresholds.
+
+A model that rejects an allowed look-alike the policy itself names, or lets through one of its violating examples,
+contradicts the document it enforces, in a way a policy writer sees at once. The examples train (``distill/
+contrast.py``), so passing is a floor, not a generalisation figure: the policy cases say how the model generalises.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from moddistill.listings import render_listing
+from moddistill.policy import Policy
+
+SHOWN = 10
+
+
+def policy_self_test(policy: Policy, score: Callable[[Sequence[str]], np.ndarray],
+                     thresholds: dict[str, float]) -> dict:
+    """``score(texts)`` -> (n, labels) probabilities in ``policy.ids`` order. Returns the counts and the failures:
+    allowed examples any policy flags, and violating examples with a violated policy left unflagged."""
+    examples = policy.examples
+    if not examples:
+        return {"examples": 0, "passed": True, "allowed": 0, "violating": 0, "allowed_rejected": [],
+                "violating_missed": []}
+    scores = np.asarray(score([render_listing(e.listing) for e in examples]), dtype=float)
+    t = np.array([thresholds[p] for p in policy.ids])
+    flagged = scores >= t[None, :]
+    rejected, missed = [], []
+    for e, row, s in zip(examples, flagged, scores):
+        if e.is_lookalike and row.any():
+            rejected.append({"id": e.listing.id, "title": e.listing.title,
+                             "flagged": {p: round(float(v), 3) for p, f, v in zip(policy.ids, row, s) if f}})
+        elif not e.is_lookalike:
+            unflagged = [p for p in e.violates if not row[policy.ids.index(p)]]
+            if unflagged:
+                missed.append({"id": e.listing.id, "title": e.listing.title,
+                               "missed": {p: round(float(s[policy.ids.index(p)]), 3) for p in unflagged}})
+    allowed = sum(e.is_lookalike for e in examples)
+    return {"examples": len(examples), "allowed": allowed, "violating": len(examples) - allowed,
+            "passed": not rejected and not missed, "allowed_rejected": rejected, "violating_missed": missed}
+
+
+def self_test_lines(result: dict | None) -> list[str]:
+    """The model card's section."""
+    if not result or not result["examples"]:
+        return ["The policy lists no examples: nothing to self-test.", ""]
+    lines = [f"{result['allowed'] - len(result['allowed_rejected'])} of {result['allowed']} allowed look-alikes "
+             f"allowed, {result['violating'] - len(result['violating_missed'])} of {result['violating']} violating "
+             f"examples flagged for every policy they violate: **{'passed' if result['passed'] else 'failed'}**. "
+             "The examples are training rows, so this is a floor, not a generalisation figure.", ""]
+    for key, what in (("allowed_rejected", "flagged"), ("violating_missed", "missed")):
+        for r in result[key][:SHOWN]:
+            lines.append(f"- `{r['id']}` {r['title'][:80]}: {what} "
+                         + ", ".join(f"{p} {v:.2f}" for p, v in r[what].items()))
+        if len(result[key]) > SHOWN:
+            lines.append(f"- ... and {len(result[key]) - SHOWN} more (moddistill.json, `self_test`)")
+    return lines + [""]
