@@ -42,6 +42,9 @@ def plot_lookalike_tradeoff(choice: ThresholdChoice, rule: ThresholdRule, path: 
             label=f"look-alikes rejected ({choice.lookalikes} in validation)")
     if rule.max_false_reject is not None:
         ax.axhline(rule.max_false_reject, color="tab:red", linestyle=":", label=f"cap {rule.max_false_reject:g}")
+    lowest = min(choice.strategy_thresholds.values())
+    what = "global threshold" if rule.strategy == "global" else f"lowest {rule.strategy} threshold"
+    ax.axvline(lowest, color="grey", linestyle=":", label=f"{what} {lowest:.2f}")
     if choice.floor is not None:
         ax.axvline(choice.floor, color="black", linestyle="--", label=f"chosen floor {choice.floor:.2f}")
     ax.set_xlabel("lowest threshold allowed (every policy's threshold raised to at least this)")

@@ -58,6 +58,7 @@ class ThresholdChoice:
 
     thresholds: dict[str, float]
     rules: dict[str, str]
+    strategy_thresholds: dict[str, float] = field(default_factory=dict)  # before any look-alike floor
     floor: float | None = None
     lookalikes: int = 0
     lookalike_false_reject: float | None = None
@@ -91,7 +92,7 @@ def choose_thresholds(
     else:
         own = per_policy_thresholds(y_true, scores, policy_ids, min_positives=rule.min_positives, bounds=bounds)
         thresholds, rules = _combine(y_true, own, shared, policy_ids, rule)
-    choice = ThresholdChoice(thresholds, rules)
+    choice = ThresholdChoice(thresholds, rules, dict(thresholds))
     mask = np.zeros(len(scores), dtype=bool) if lookalikes is None else np.asarray(lookalikes, dtype=bool)
     choice.lookalikes = int(mask.sum())
     if choice.lookalikes:
