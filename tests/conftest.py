@@ -68,12 +68,17 @@ def sample_slice(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+# a test's slice alone: without the sample's policy examples and contrast set (tests/test_contrast_data.py adds them)
+SLICE_ONLY = ("data.policy_examples.weight=0", "data.contrast=[]")
+
+
 def tiny_overrides(data: dict[str, Path], output_dir: Path, *extra: str) -> list[str]:
     return [
         "experiment=tiny",
         f"data.listings={data['listings']}",
         f"teacher.labels={data['labels']}",
         f"data.policy_cases={data['cases']}",
+        *SLICE_ONLY,
         f"output_dir={output_dir}",
         *extra,
     ]

@@ -13,12 +13,12 @@ from moddistill.distill.checkpoint import (
     BASELINE_FILE, CONFIG_FILE, METRICS_FILE, VALIDATION_SCORES_FILE, Run,
 )
 from moddistill.evaluation.thresholds import select_thresholds
-from tests.conftest import compose_config, read_jsonl
+from tests.conftest import SLICE_ONLY, compose_config, read_jsonl
 
 
 def slice_overrides(data, output_dir, *extra) -> list[str]:
     return [f"data.listings={data['listings']}", f"teacher.labels={data['labels']}",
-            f"data.policy_cases={data['cases']}", f"output_dir={output_dir}", *extra]
+            f"data.policy_cases={data['cases']}", *SLICE_ONLY, f"output_dir={output_dir}", *extra]
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,9 @@ def test_every_strategy_starts_from_the_same_labels_and_adds_a_new_batch_each_ro
         ("uncertainty", 0, 40), ("uncertainty", 1, 60), ("uncertainty", 2, 80),
         ("random", 0, 40), ("random", 1, 60), ("random", 2, 80)]
     assert results[0].run_dir == results[3].run_dir  # the starting round is trained once
+    # a round trains on the listings the loop labelled and nothing else (no policy examples, no contrast set)
+    origins = json.loads(open(f"{results[1].run_dir}/metrics.json").read())["data"]["origins"]
+    assert set(origins) == {"all", "teacher"}
     for strategy in settings.strategies:
         start = _ids(f"{settings.output_dir}/start/listings.jsonl")
         one = _ids(f"{settings.output_dir}/{strategy}/round_1/listings.jsonl")

@@ -148,7 +148,10 @@ def _round(settings: LoopSettings, compose: Compose, round_dir: Path, listings: 
     listings_file, labels_file = round_dir / "listings.jsonl", round_dir / "labels.jsonl"
     write_jsonl(listings_file, (x.to_dict() for x in rows))
     write_jsonl(labels_file, (labels[x.id].to_dict() for x in rows))
-    data = [f"data.listings={listings_file}", f"teacher.labels={labels_file}", f"data.policy_cases={settings.policy_cases}"]
+    # exactly the listings the loop has labelled: the sample's policy examples and contrast set (and with them the
+    # look-alike cap) stay out of every round, so the curve measures the labels chosen and nothing else
+    data = [f"data.listings={listings_file}", f"teacher.labels={labels_file}", f"data.policy_cases={settings.policy_cases}",
+            "data.policy_examples.weight=0", "data.contrast=[]", "max_false_reject=null"]
     log.info("%s round %d: training on %d labelled listings", strategy, r, len(rows))
     from moddistill.distill.train import train
 
