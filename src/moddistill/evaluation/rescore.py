@@ -47,6 +47,7 @@ def rescore_run(run_dir: str | Path, rule: ThresholdRule, cases: str = "marketpl
     return {"run": str(run_dir), "macro_f1": result["macro_f1"], "decision_accuracy": result["decision_accuracy"],
             "lookalike_false_reject": result["false_reject"][LOOKALIKE_TAG]["rate"],
             "inv_consistency": result["invariance"]["consistent"],
+            "per_policy_f1": {p: m["f1"] for p, m in result["per_policy"].items()},
             "validation_lookalike_false_reject": choice.lookalike_false_reject, "floor": choice.floor}
 
 
@@ -66,16 +67,23 @@ def rescore_table(run_dirs: list[Path], rules: list[str], cases: str = "marketpl
                 entry[key] = float(values.mean())
                 entry[key + "_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             entry["per_run_macro_f1"] = [round(r["macro_f1"], 3) for r in rows]
+            entry["per_policy_f1"] = {p: float(np.mean([r["per_policy_f1"][p] for r in rows]))
+                                      for p in rows[0]["per_policy_f1"]}
             out.append(entry)
     return out
 
 
 def format_rescore_table(rows: list[dict]) -> str:
-    lines = ["| recipe | rule | runs | macro-F1 mean ± std (per run) | decision acc. | look-alikes rejected | inv |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| recipe | rule | runs | macro-F1 mean ± std (per run) | decision acc. | look-alikes rejected | inv | "
+             "lowest policy F1 (mean) |", "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['rule']} | {r['runs']} | {r['macro_f1']:.3f} ± {r['macro_f1_std']:.3f} "
                      f"({', '.join(map(str, r['per_run_macro_f1']))}) | {r['decision_accuracy']:.3f} | "
                      f"{r['lookalike_false_reject']:.3f} ± {r['lookalike_false_reject_std']:.3f} | "
-                     f"{r['inv_consistency']:.3f} |")
+                     f"{r['inv_consistency']:.3f} | {_lowest(r['per_policy_f1'])} |")
     return "\n".join(lines)
+
+
+def _lowest(per_policy: dict[str, float]) -> str:
+    policy = min(per_policy, key=per_policy.get)
+    return f"{policy} {per_policy[policy]:.3f}"
