@@ -33,6 +33,14 @@ def test_demo_pipeline_on_minilm(demo_run, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"] == "all-MiniLM-L6-v2" and metrics["data"]["listings"]["read"] == 3000
     assert metrics["data"]["leakage"]["dropped_ids"] == []  # the sample is built without policy-case copies
+    # the policy's examples and the authored contrast set train beside the teacher's rows, and the look-alikes among
+    # them that land in validation hold the thresholds to the demo's cap
+    origins = metrics["data"]["origins"]
+    assert origins["policy"]["train"] + origins["policy"]["validation"] == 324
+    assert origins["contrast"]["train"] + origins["contrast"]["validation"] == 444
+    rule = metrics["threshold_rule"]
+    assert rule["max_false_reject"] == 0.1 and rule["lookalikes"] == metrics["data"]["validation_lookalikes"] > 0
+    assert rule["lookalike_false_reject"] <= 0.1 and (run_dir / rule["plot"]).is_file()
 
     cases = json.loads((run_dir / "eval" / "marketplace_v1" / "metrics.json").read_text())
     assert "macro-F1" in out and cases["n"] == len(read_jsonl(POLICY_CASES))
@@ -43,6 +51,11 @@ def test_demo_pipeline_on_minilm(demo_run, tmp_path):
     assert not metrics["collapse"]["collapsed"] and metrics["method"] == "full"
 
     manifest = verify_export(run_dir / "export")
+    self_test = manifest["self_test"]
+    assert (self_test["examples"], self_test["allowed"]) == (324, 192)
+    # a model that flags everything or nothing fails 192 or 132 of them; one seeded epoch fails far fewer
+    assert len(self_test["allowed_rejected"]) + len(self_test["violating_missed"]) < 100
+    assert "## Self-test on the policy's own examples" in (run_dir / "export" / "README.md").read_text()
     assert manifest["metrics"]["policy_cases"]["marketplace_v1"]["macro_f1"] == pytest.approx(cases["macro_f1"])
 
     out = run("scripts/predict.py", f"export_dir={run_dir / 'export'}", f"input={POLICY_CASES}",
