@@ -38,7 +38,7 @@ $(E5_DIR)/model.safetensors: $(STAMP)
 
 student-cpu: $(E5_DIR)/model.safetensors
 	$(PY) scripts/train.py experiment=student_cpu
-	$(PY) scripts/baseline.py
+	$(PY) scripts/baseline.py experiment=student_cpu
 	$(PY) scripts/leaderboard.py cases=marketplace_v1
 
 test: $(STAMP)

@@ -30,7 +30,7 @@ def _options(group: str) -> list[str]:
 SHIPPED = ([("train", [f"model={m}"]) for m in _options("model")]
            + [("train", [f"experiment={e}"]) for e in _options("experiment")]
            + [("train", ["peft=full"])]
-           + [("baseline", [f"experiment={e}"]) for e in ("demo", "review_spam", "review_abuse")]  # as make runs it
+           + [("baseline", [f"experiment={e}"]) for e in ("demo", "student_cpu", "review_spam", "review_abuse")]  # as make runs it
            + [("label", [f"prompt={p}"]) for p in _options("prompt")]
            + [(script, []) for script in REQUIRED])
 
