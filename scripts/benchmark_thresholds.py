@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
+from moddistill.distill.checkpoint import VALIDATION_SCORES_FILE
 from moddistill.errors import UserError
 from moddistill.evaluation.rescore import format_rescore_table, rescore_table
 
@@ -17,9 +18,9 @@ from moddistill.evaluation.rescore import format_rescore_table, rescore_table
 @checked("benchmark_thresholds")
 def main(cfg: DictConfig) -> None:
     dirs = sorted({Path(p) for pattern in cfg.runs for p in glob.glob(str(pattern))
-                   if (Path(p) / "validation_scores.jsonl").exists()})
+                   if (Path(p) / VALIDATION_SCORES_FILE).exists()})
     if not dirs:
-        raise UserError(f"runs={list(cfg.runs)}: no run directory with validation_scores.jsonl")
+        raise UserError(f"runs={list(cfg.runs)}: no run directory with {VALIDATION_SCORES_FILE}")
     print(format_rescore_table(rescore_table(dirs, list(cfg.rules), cfg.cases)))
 
 

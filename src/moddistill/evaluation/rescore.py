@@ -13,12 +13,11 @@ import numpy as np
 import yaml
 
 from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.evaluation.report import LOOKALIKE_TAG, evaluate_cases
+from moddistill.distill.checkpoint import VALIDATION_SCORES_FILE
+from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE, evaluate_cases
 from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
 from moddistill.policy import parse_policy
 from moddistill.records import iter_rows
-
-VALIDATION_SCORES = "validation_scores.jsonl"
 
 
 def parse_rule(text: str) -> ThresholdRule:
@@ -33,15 +32,15 @@ def rescore_run(run_dir: str | Path, rule: ThresholdRule, cases: str = "marketpl
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     policy = parse_policy(config["policy"], source=str(run_dir / "config.yaml"))
     ids = policy.ids
-    val = [row.data for row in iter_rows(run_dir / VALIDATION_SCORES)]
+    val = [row.data for row in iter_rows(run_dir / VALIDATION_SCORES_FILE)]
     y_val = np.array([[r["teacher"][p] >= 0.5 for p in ids] for r in val], dtype=int)
     s_val = np.array([[r["student"][p] for p in ids] for r in val], dtype=float)
     lookalikes = np.array([bool(r.get("lookalike")) for r in val], dtype=bool)
     choice = choose_thresholds(y_val, s_val, ids, rule, lookalikes)
     eval_dir = run_dir / "eval" / cases
-    metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((eval_dir / METRICS_FILE).read_text(encoding="utf-8"))
     case_list, _ = read_policy_cases(metrics["policy_cases"], policy)
-    scores = {row.data["id"]: row.data["scores"] for row in iter_rows(eval_dir / "case_scores.jsonl")}
+    scores = {row.data["id"]: row.data["scores"] for row in iter_rows(eval_dir / CASE_SCORES_FILE)}
     result = evaluate_cases(case_list, np.array([[scores[c.id][p] for p in ids] for c in case_list]), ids,
                             choice.thresholds)
     return {"run": str(run_dir), "macro_f1": result["macro_f1"], "decision_accuracy": result["decision_accuracy"],
