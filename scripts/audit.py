@@ -6,10 +6,10 @@ python scripts/audit.py decisions=OUT.jsonl sample=SAMPLE.jsonl verdicts=VERDICT
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.audit import REPORT_JSON, REPORT_MD, draw_sample, estimate, markdown
 from moddistill.cli import checked, run, user_errors
 from moddistill.config import path_list, policy_from_cfg, to_dict
 from moddistill.errors import UserError
+from moddistill.loop.audit import REPORT_JSON, REPORT_MD, draw_sample, estimate, markdown
 
 
 @hydra.main(config_path="../conf", config_name="audit", version_base="1.3")

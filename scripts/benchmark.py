@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.benchmark import format_summary, inference, pipeline, summarize
+from moddistill.bench.pipeline import format_summary, inference, pipeline, summarize
 from moddistill.cli import checked, run, user_errors
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from moddistill.bench.runtimes import format_runtimes, measure_runtimes, predict_end_to_end
 from moddistill.cli import checked, run, user_errors
-from moddistill.runtime_benchmark import format_runtimes, measure_runtimes, predict_end_to_end
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,9 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.distill.checkpoint import VALIDATION_SCORES_FILE
 from moddistill.errors import UserError
 from moddistill.evaluation.rescore import format_rescore_table, rescore_table
+from moddistill.runs.run import VALIDATION_SCORES_FILE
 
 
 @hydra.main(config_path="../conf", config_name="benchmark_thresholds", version_base="1.3")

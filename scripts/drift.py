@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.drift import EXIT_DRIFT_ALERT, REPORT_FILE, drift_files
+from moddistill.loop.drift import EXIT_DRIFT_ALERT, REPORT_FILE, drift_files
 
 
 @hydra.main(config_path="../conf", config_name="drift", version_base="1.3")

@@ -6,8 +6,8 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.export import export_run
-from moddistill.manifest import MANIFEST
+from moddistill.export.directory import export_run
+from moddistill.serving.manifest import MANIFEST
 
 
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")

@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.operating_point import fuse_export
+from moddistill.fusion.operating_point import fuse_export
 
 
 @hydra.main(config_path="../conf", config_name="fuse", version_base="1.3")

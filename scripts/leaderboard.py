@@ -8,7 +8,10 @@ from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
 from moddistill.evaluation.leaderboard import (
-    LeaderboardError, collect_leaderboard, leaderboard_markdown, write_leaderboard,
+    LeaderboardError,
+    collect_leaderboard,
+    leaderboard_markdown,
+    write_leaderboard,
 )
 
 

@@ -5,7 +5,7 @@ from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
 from moddistill.config import to_dict
-from moddistill.loop_simulation import LoopSettings, simulate, summarize
+from moddistill.loop.simulation import LoopSettings, simulate, summarize
 
 
 @hydra.main(config_path="../conf", config_name="loop_sim", version_base="1.3")

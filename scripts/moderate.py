@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.moderation import moderate_file
+from moddistill.fusion.moderate import moderate_file
 
 
 @hydra.main(config_path="../conf", config_name="moderate", version_base="1.3")

@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.runtime import predict_file
+from moddistill.serving.runtime import predict_file
 
 
 @hydra.main(config_path="../conf", config_name="predict", version_base="1.3")

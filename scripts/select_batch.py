@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
-from moddistill.selection import select_file
+from moddistill.loop.selection import select_file
 
 
 @hydra.main(config_path="../conf", config_name="select_batch", version_base="1.3")

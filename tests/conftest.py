@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from moddistill.policy import load_policy
+from moddistill.data.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -103,7 +103,7 @@ def spread_head(model, tokenizer, texts, max_length: int) -> np.ndarray:
     the probabilities of each text scored alone through a plain forward pass (no batching, no length sort)."""
     import torch
 
-    from moddistill.scoring import encode
+    from moddistill.distill.inference import encode
 
     def scored_alone() -> np.ndarray:
         with torch.no_grad():

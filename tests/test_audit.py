@@ -1,4 +1,4 @@
-"""The audit (audit.py, scripts/audit.py): a stratified sample of automatic decisions where every policy with
+"""The audit (loop/audit.py, scripts/audit.py): a stratified sample of automatic decisions where every policy with
 automatic rejects is audited and no listing twice, weights that undo the strata's sampling rates, estimates that
 match a hand count, Wilson intervals at known values, pending and conflicting verdicts counted, never guessed."""
 
@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from moddistill.audit import allocate, draw_sample, estimate, wilson
+from moddistill.data.records import EmptyInputError, RowError
 from moddistill.errors import UserError
-from moddistill.records import EmptyInputError, RowError
+from moddistill.loop.audit import allocate, draw_sample, estimate, wilson
 from tests.conftest import read_jsonl, write_jsonl
 from tests.test_exit_codes import run_script
 from tests.test_listings import row

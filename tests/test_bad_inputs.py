@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moddistill.listings import read_listings
-from moddistill.records import EmptyInputError, RowError, read_records
+from moddistill.data.listings import read_listings
+from moddistill.data.records import EmptyInputError, RowError, read_records
 from moddistill.teacher.answers import AnswerError, parse_answer
 from tests.conftest import read_jsonl
 from tests.test_listings import GOOD, row

@@ -8,11 +8,16 @@ import logging
 import numpy as np
 import pytest
 
-from moddistill.baselines.tfidf import TfidfBaseline, load_baseline, soft_label_rows, train_baseline
-from moddistill.distill.checkpoint import (
-    BASELINE_FILE, CONFIG_FILE, METRICS_FILE, VALIDATION_SCORES_FILE, Run,
+from moddistill.baselines.tfidf import TfidfBaseline, load_baseline, train_baseline
+from moddistill.distill.soft_logistic import soft_label_rows
+from moddistill.metrics.thresholds import select_thresholds
+from moddistill.runs.run import (
+    BASELINE_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    VALIDATION_SCORES_FILE,
+    Run,
 )
-from moddistill.evaluation.thresholds import select_thresholds
 from tests.conftest import SLICE_ONLY, compose_config, read_jsonl
 
 
@@ -61,8 +66,8 @@ def test_baseline_run_has_the_run_layout(baseline_run, policy):
 
 def test_baseline_trains_on_the_students_split(fit_calls, sample_slice, tmp_path, policy):
     """Same policy/data/teacher/seed as a student run -> exactly the rows that student would train and validate on."""
+    from moddistill.data.listings import render_listing
     from moddistill.distill.data import prepare_training_data
-    from moddistill.listings import render_listing
 
     run_dir, calls = fit_calls
     student_cfg = compose_config("train", slice_overrides(sample_slice, tmp_path / "student", "experiment=tiny"))
@@ -92,9 +97,9 @@ def test_thresholds_are_chosen_on_validation_like_the_student(baseline_run, poli
 
 
 def test_evaluation_scores_the_baseline_with_its_own_model(baseline_run, sample_slice, policy):
+    from moddistill.data.listings import render_listing
+    from moddistill.data.policy_cases import read_policy_cases
     from moddistill.evaluation.evaluate import evaluate_checkpoint
-    from moddistill.evaluation.policy_cases import read_policy_cases
-    from moddistill.listings import render_listing
 
     result, out = evaluate_checkpoint(baseline_run)
     cases, _ = read_policy_cases(sample_slice["cases"], policy)
@@ -108,7 +113,7 @@ def test_evaluation_scores_the_baseline_with_its_own_model(baseline_run, sample_
 def test_baseline_is_on_the_leaderboard_and_is_not_exported(baseline_run):
     from moddistill.evaluation.evaluate import evaluate_checkpoint
     from moddistill.evaluation.leaderboard import collect_leaderboard
-    from moddistill.export import export_run
+    from moddistill.export.directory import export_run
 
     evaluate_checkpoint(baseline_run)
     rows = [r for r in collect_leaderboard(baseline_run.parent, bootstrap=0) if r["status"] == "ok"]

@@ -140,8 +140,8 @@ def test_allowed_values_spelled_out_for_a_light_import_match_the_modules_that_re
     from moddistill import config_checks
     from moddistill.distill.ngrams import FITS
     from moddistill.distill.student import POOLINGS
-    from moddistill.evaluation.thresholds import STRATEGIES
-    from moddistill.selection import STRATEGIES as SELECTION_STRATEGIES
+    from moddistill.loop.selection import STRATEGIES as SELECTION_STRATEGIES
+    from moddistill.metrics.thresholds import STRATEGIES
     from moddistill.teacher.generation import INTENTS
 
     assert (config_checks.POOLINGS, config_checks.NGRAM_FITS, config_checks.THRESHOLD_STRATEGIES,

@@ -7,10 +7,10 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from moddistill.data.policy import STRING_EXAMPLE_FIELDS, PolicyError, parse_policy
 from moddistill.distill.contrast import policy_example_rows
 from moddistill.distill.data import prepare_training_data
 from moddistill.errors import UserError
-from moddistill.policy import STRING_EXAMPLE_FIELDS, PolicyError, parse_policy
 from tests.conftest import POLICY_FILE, compose_config, read_jsonl, tiny_overrides, write_jsonl
 
 

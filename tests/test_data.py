@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.listings import read_listings
-from moddistill.near_duplicates import near_duplicate_pairs, normalize_tokens
-from moddistill.policy import load_policy
+from moddistill.data.listings import read_listings
+from moddistill.data.near_duplicates import near_duplicate_pairs, normalize_tokens
+from moddistill.data.policy import load_policy
+from moddistill.data.policy_cases import read_policy_cases
 from moddistill.teacher.labels import read_teacher_labels
 
 ROOT = Path(__file__).resolve().parents[1]

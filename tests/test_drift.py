@@ -1,4 +1,4 @@
-"""Drift (drift.py, scripts/drift.py): PSI against hand-computed values, the pooled mix, the logit band of unsure
+"""Drift (loop/drift.py, scripts/drift.py): PSI against hand-computed values, the pooled mix, the logit band of unsure
 listings; the script on identical and shifted batches (exit 0 / 3), its refusals (exit 2), and the model checks
 (flag rates, OOV) with the tiny export."""
 
@@ -10,10 +10,17 @@ import sys
 import numpy as np
 import pytest
 
-from moddistill.drift import EXIT_DRIFT_ALERT, mix_shift, psi_terms, quantile_shift, top_level_category, unsure_share
-from moddistill.export import export_run
-from moddistill.listings import read_listings
-from moddistill.runtime import ExportedModel
+from moddistill.data.listings import read_listings
+from moddistill.export.directory import export_run
+from moddistill.loop.drift import (
+    EXIT_DRIFT_ALERT,
+    mix_shift,
+    psi_terms,
+    quantile_shift,
+    top_level_category,
+    unsure_share,
+)
+from moddistill.serving.runtime import ExportedModel
 from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
 
 SIG = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from moddistill.manifest import verify_export
+from moddistill.serving.manifest import verify_export
 from tests.conftest import POLICY_CASES, ROOT, read_jsonl
 
 pytestmark = pytest.mark.slow

@@ -69,7 +69,7 @@ def test_a_user_error_exits_2_in_one_line(script, args, message, files, monkeypa
 
 
 def test_an_empty_input_is_fine_when_allowed(files, tmp_path, monkeypatch, capsys, tiny_run):
-    from moddistill.export import export_run
+    from moddistill.export.directory import export_run
 
     export_dir = export_run(tiny_run, tmp_path / "export", allow_collapsed=True)
     code, err = run_script("predict", [f"export_dir={export_dir}", f"input={files['empty']}",

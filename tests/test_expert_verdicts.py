@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from moddistill.data.records import RowError
 from moddistill.distill.data import prepare_training_data
-from moddistill.records import RowError
 from moddistill.teacher.expert_verdicts import read_expert_verdicts
 from tests.conftest import compose_config, read_jsonl, tiny_overrides, write_jsonl
 

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from moddistill.distill.checkpoint import Run
+from moddistill.data.listings import read_listings, render_listing
+from moddistill.data.records import RowError
+from moddistill.distill.inference import score_texts
+from moddistill.distill.restore import load_student
 from moddistill.errors import UserError
-from moddistill.export import export_run
-from moddistill.manifest import MANIFEST, verify_export
-from moddistill.listings import read_listings, render_listing
-from moddistill.records import RowError
-from moddistill.scoring import score_texts
+from moddistill.export.directory import export_run
+from moddistill.runs.run import Run
+from moddistill.serving.manifest import MANIFEST, verify_export
 from tests.conftest import ROOT, read_jsonl, spread_head, write_jsonl
 
 
@@ -112,7 +113,7 @@ def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_
     assert [r["id"] for r in rows] == [x.id for x in listings]
 
     run = Run.open(tiny_run)
-    model, tokenizer = run.load_student()
+    model, tokenizer = load_student(run)
     expected = score_texts(model, tokenizer, [render_listing(x) for x in listings], max_length=run.max_length)
     got = np.array([[r["scores"][p] for p in run.policy.ids] for r in rows])
     np.testing.assert_allclose(got, expected, atol=1e-4)
@@ -121,7 +122,7 @@ def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_
 
 
 def test_predict_bad_rows(exported, tmp_path):
-    from moddistill.runtime import predict_file
+    from moddistill.serving.runtime import predict_file
 
     good = {"id": "g", "title": "Water gun", "description": "", "category": "Toys", "price": 3, "currency": "USD",
             "market": "US", "language": "en"}
@@ -156,7 +157,7 @@ def test_teacher_labels_are_scored_like_the_student(sample_slice, policy, tmp_pa
 def test_predict_keeps_input_order_and_flags_at_or_above_each_threshold(exported, sample_slice):
     """With signal: the tiny model's head is scaled so scores spread across (0, 1), thresholds sit inside that
     spread, and each listing is also scored alone through a plain forward pass (no batching, no length sort)."""
-    from moddistill.runtime import ExportedModel
+    from moddistill.serving.runtime import ExportedModel
 
     model = ExportedModel.load(exported, runtime="torch")
     listings, _ = read_listings(sample_slice["cases"])
@@ -180,7 +181,7 @@ def test_predict_keeps_input_order_and_flags_at_or_above_each_threshold(exported
 
 
 def test_the_thresholds_chosen_on_validation_are_the_ones_exported(exported, tiny_run):
-    from moddistill.evaluation.thresholds import select_thresholds
+    from moddistill.metrics.thresholds import select_thresholds
 
     run = Run.open(tiny_run)
     rows = read_jsonl(tiny_run / "validation_scores.jsonl")

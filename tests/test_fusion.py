@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from moddistill.errors import UserError
-from moddistill.export import export_run
-from moddistill.fusion import FusionRules, choose, frontier, fuse, kpis
-from moddistill.manifest import MANIFEST, verify_export
-from moddistill.operating_point import fuse_export
+from moddistill.export.directory import export_run
+from moddistill.fusion.operating_point import fuse_export
+from moddistill.fusion.rules import FusionRules, choose, frontier, fuse, kpis
+from moddistill.serving.manifest import MANIFEST, verify_export
 from tests.conftest import compose_config, read_jsonl, spread_head, write_jsonl
 from tests.fake_openai import FakeOpenAI
 from tests.test_label_faults import FAST
@@ -88,9 +88,9 @@ def spread_export(tiny_run, sample_slice, out):
     policy's median score (the untrained tiny model scores every listing alike), ONNX and manifest rewritten."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from moddistill.listings import read_listings, render_listing
-    from moddistill.manifest import write_manifest
-    from moddistill.onnx_export import export_onnx
+    from moddistill.data.listings import read_listings, render_listing
+    from moddistill.export.onnx import export_onnx
+    from moddistill.serving.manifest import write_manifest
 
     export = export_run(tiny_run, out, allow_collapsed=True)
     model = AutoModelForSequenceClassification.from_pretrained(export)
@@ -155,7 +155,7 @@ def test_fuse_refuses_labels_that_miss_listings_or_name_another_policy_version(f
 
 
 def _moderate(tmp_path, export, listings, url, *extra):
-    from moddistill.moderation import moderate_file
+    from moddistill.fusion.moderate import moderate_file
 
     cfg = compose_config("moderate", [f"export_dir={export}", f"input={listings}", f"output={tmp_path / 'out.jsonl'}",
                                       f"cache={tmp_path / 'cache.sqlite'}", f"teacher.base_url={url}",
@@ -167,8 +167,8 @@ def test_moderate_sends_only_routed_listings_to_the_llm_and_reruns_from_the_cach
                                                                                    tmp_path, policy):
     export, _, rules, *_ = fused_export
     cases = read_jsonl(sample_slice["cases"])
-    from moddistill.listings import read_listings
-    from moddistill.runtime import ExportedModel
+    from moddistill.data.listings import read_listings
+    from moddistill.serving.runtime import ExportedModel
 
     listings, _ = read_listings(sample_slice["cases"])
     scores = ExportedModel.load(export).score(listings, progress=False)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from moddistill.listings import read_listings
+from moddistill.data.listings import read_listings
 from moddistill.teacher.generation import generate_file, intent_disagreements
 from moddistill.teacher.labeling import label_file
 from tests.conftest import ROOT, compose_config, read_jsonl, write_jsonl

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
+from moddistill.data.listings import read_listings
 from moddistill.teacher.cache import RequestCache, request_key
 from moddistill.teacher.labeling import label_file
 from moddistill.teacher.openai_backend import RateLimiter
 from moddistill.teacher.replay import replay_teacher
-from moddistill.listings import read_listings
 from tests.conftest import compose_config, read_jsonl, write_jsonl
 from tests.fake_openai import FakeOpenAI
 

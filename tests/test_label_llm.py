@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 
-from moddistill.listings import read_listings
+from moddistill.data.listings import read_listings
 from moddistill.teacher.labels import read_teacher_labels
 from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
 from tests.test_label_cli import free_port

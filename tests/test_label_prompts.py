@@ -6,7 +6,7 @@ import random
 import pytest
 
 from moddistill.config import policy_from_cfg, to_dict
-from moddistill.listings import Listing
+from moddistill.data.listings import Listing
 from moddistill.teacher.prompts import JUDGED_FIELDS, LISTING_END, LISTING_START, PromptDesign, PromptError
 from tests.conftest import compose_config
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from moddistill.evaluation.policy_cases import read_policy_cases
+from moddistill.data.policy_cases import read_policy_cases
+from moddistill.data.records import RowError
 from moddistill.evaluation.report import evaluate_cases
 from moddistill.evaluation.teacher_eval import score_matrix_from_labels
-from moddistill.records import RowError
 from moddistill.teacher.labels import TeacherLabel
 from tests.conftest import POLICY_CASES
 

@@ -10,10 +10,15 @@ import numpy as np
 import pytest
 
 from moddistill.evaluation.leaderboard import (
-    LeaderboardError, bootstrap_macro_f1, collect_leaderboard, leaderboard_markdown, paired_macro_f1_difference,
-    recipe_rows, write_leaderboard,
+    LeaderboardError,
+    bootstrap_macro_f1,
+    collect_leaderboard,
+    leaderboard_markdown,
+    paired_macro_f1_difference,
+    recipe_rows,
+    write_leaderboard,
 )
-from moddistill.evaluation.metrics import multilabel_metrics
+from moddistill.metrics.classification import multilabel_metrics
 from tests.conftest import ROOT, compose_config, read_jsonl, write_jsonl
 
 IDS = ["weapons", "drugs"]

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from moddistill.listings import Listing, read_listings, render_listing
-from moddistill.records import RowError
+from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.records import RowError
 from tests.conftest import read_jsonl, write_jsonl
 
 GOOD = {"id": "a1", "title": "Pisau dapur stainless 8 inch", "description": "Tajam, gagang kayu.",

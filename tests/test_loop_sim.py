@@ -1,4 +1,4 @@
-"""The closed-loop simulation (loop_simulation.py): both strategies start from the same labelled set, each round
+"""The closed-loop simulation (loop/simulation.py): both strategies start from the same labelled set, each round
 adds a batch of listings not yet labelled, every round is trained and scored with its baseline, the curve is
 written, and a rerun resumes from what is on disk instead of training again."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from moddistill.errors import UserError
-from moddistill.loop_simulation import LoopSettings, RoundResult, simulate, summarize
+from moddistill.loop.simulation import LoopSettings, RoundResult, simulate, summarize
 from tests.conftest import compose_config
 
 

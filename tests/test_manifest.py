@@ -8,7 +8,14 @@ import json
 import pytest
 
 from moddistill.errors import UserError
-from moddistill.manifest import EXPORT_FORMAT, MANIFEST, MANIFEST_DIGEST, file_hashes, manifest_digest, verify_export
+from moddistill.serving.manifest import (
+    EXPORT_FORMAT,
+    MANIFEST,
+    MANIFEST_DIGEST,
+    file_hashes,
+    manifest_digest,
+    verify_export,
+)
 
 
 def make_export(root):

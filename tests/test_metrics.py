@@ -4,9 +4,9 @@ as for twelve; calibration (Brier, ECE); slices, look-alike false rejects on the
 import numpy as np
 import pytest
 
-from moddistill.evaluation.metrics import calibration, multilabel_metrics
-from moddistill.evaluation.policy_cases import read_policy_cases
+from moddistill.data.policy_cases import read_policy_cases
 from moddistill.evaluation.report import evaluate_cases, markdown_report, markdown_summary
+from moddistill.metrics.classification import calibration, multilabel_metrics
 from tests.conftest import POLICY_CASES
 
 
@@ -139,8 +139,8 @@ def test_one_policy_label_space_on_the_policy_cases(cases):
 
 
 def _case(cid, expected=(), kind="mft", variant_of=None, direction=None, tags=(), language="en"):
-    from moddistill.evaluation.policy_cases import PolicyCase
-    from moddistill.listings import Listing
+    from moddistill.data.listings import Listing
+    from moddistill.data.policy_cases import PolicyCase
 
     listing = Listing(id=cid, title=f"title {cid}", description="", category="c", price=1.0, currency="USD",
                       market="US", language=language)
@@ -189,13 +189,13 @@ def test_evaluation_semantics_on_a_hand_built_suite():
 
 
 def test_a_score_exactly_at_its_threshold_is_flagged():
-    from moddistill.evaluation.metrics import flag
+    from moddistill.metrics.classification import flag
 
     np.testing.assert_array_equal(flag(np.array([[0.5, 0.49999], [0.3, 0.7]]), [0.5, 0.7]), [[1, 0], [0, 1]])
 
 
 def test_f1_of_nothing_to_count_is_zero_and_empty_inputs_are_counted_as_empty():
-    from moddistill.evaluation.metrics import calibration, f1_from_counts
+    from moddistill.metrics.classification import calibration, f1_from_counts
 
     np.testing.assert_array_equal(f1_from_counts([0, 1, 2], [0, 0, 1], [0, 1, 1]), [0.0, 2 / 3, 2 / 3])
     empty = multilabel_metrics(np.zeros((0, 2)), np.zeros((0, 2)), ["a", "b"])
@@ -209,7 +209,7 @@ def test_f1_of_nothing_to_count_is_zero_and_empty_inputs_are_counted_as_empty():
 
 
 def test_arrays_that_do_not_fit_the_label_space_are_refused():
-    from moddistill.evaluation.metrics import calibration
+    from moddistill.metrics.classification import calibration
 
     with pytest.raises(ValueError, match=r"expected an \(n, 2\) array for 2 policies, got shape \(2,\)"):
         multilabel_metrics(np.array([1, 0]), np.array([1, 0]), ["a", "b"])  # 1-D is one policy's column only

@@ -1,7 +1,7 @@
+from moddistill.data.listings import Listing
+from moddistill.data.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens, shingles
+from moddistill.data.policy_cases import PolicyCase
 from moddistill.distill.data import grouped_split, guard_against_cases
-from moddistill.evaluation.policy_cases import PolicyCase
-from moddistill.listings import Listing
-from moddistill.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens, shingles
 from moddistill.teacher.labels import TeacherLabel
 from moddistill.teacher.replay import LabelledListing
 
@@ -58,7 +58,7 @@ def test_grouped_split_keeps_near_duplicates_together():
 
 
 def test_shingles_and_jaccard_by_hand():
-    from moddistill.near_duplicates import jaccard
+    from moddistill.data.near_duplicates import jaccard
 
     assert shingles("one two three four five") == {("one", "two", "three"), ("two", "three", "four"),
                                                     ("three", "four", "five")}

@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from moddistill.bench.runtimes import encoder_flops, format_runtimes, measure_runtimes, predict_end_to_end
+from moddistill.data.listings import Listing, read_listings, render_listing
 from moddistill.errors import UserError
-from moddistill.export import export_run
-from moddistill.listings import Listing, read_listings, render_listing
-from moddistill.manifest import MANIFEST
-from moddistill.runtime import ExportedModel, OnnxScorer
-from moddistill.runtime_benchmark import encoder_flops, format_runtimes, measure_runtimes, predict_end_to_end
+from moddistill.export.directory import export_run
+from moddistill.serving.manifest import MANIFEST
+from moddistill.serving.runtime import ExportedModel, OnnxScorer
 from tests.conftest import ROOT, read_jsonl, spread_head
 
 
@@ -37,7 +37,7 @@ def spread_student(exported, case_texts, tmp_path_factory):
 
     from moddistill.distill.ngrams import NgramSpec, ngram_bags
     from moddistill.distill.student import build_student
-    from moddistill.onnx_export import export_onnx
+    from moddistill.export.onnx import export_onnx
 
     base = AutoModelForSequenceClassification.from_pretrained(exported)
     spec = NgramSpec(buckets=4096, char_ngrams=(2, 4), word_ngrams=(1, 2))

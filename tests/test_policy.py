@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from moddistill.policy import PolicyError, load_policy, parse_policy
+from moddistill.data.policy import PolicyError, load_policy, parse_policy
 from tests.conftest import POLICY_FILE
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.records import RowError
+from moddistill.data.policy_cases import read_policy_cases
+from moddistill.data.records import RowError
 from tests.conftest import write_jsonl
 
 BASE = {"title": "Glock 19 Gen5", "description": "Ships discreetly", "category": "Sports", "price": 500,

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from moddistill.listings import render_listing
-from moddistill.policy_self_test import policy_self_test, self_test_lines
+from moddistill.data.listings import render_listing
+from moddistill.export.self_test import policy_self_test, self_test_lines
 
 
 def test_self_test_names_allowed_examples_rejected_and_violations_missed(policy):

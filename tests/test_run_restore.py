@@ -6,7 +6,7 @@ student does: evaluation (which reloads the run), the merged export in torch, ON
 Every value chosen after training and kept outside the weights is checked on each path: the encoder weight
 (metrics.json), the decision thresholds (metrics.json), the n-gram channel's IDF and stacked regression (saved
 in model/ or, for LoRA, in adapter/), the policy's label order and max_length (config.yaml). The last tests plant
-the bug this file exists for: with any entry of ``checkpoint.RESTORES`` skipped, the reload check fails.
+the bug this file exists for: with any entry of ``restore.RESTORES`` skipped, the reload check fails.
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ import torch
 from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
-from moddistill.distill import checkpoint
-from moddistill.distill.checkpoint import Run
+from moddistill.data.listings import read_listings, render_listing
+from moddistill.distill import restore
+from moddistill.distill.inference import score_texts
 from moddistill.distill.model import load_tokenizer
+from moddistill.distill.restore import load_student
 from moddistill.distill.train import train
 from moddistill.evaluation.evaluate import evaluate_checkpoint
-from moddistill.export import export_run
-from moddistill.listings import read_listings, render_listing
-from moddistill.manifest import verify_export
-from moddistill.runtime import ExportedModel
-from moddistill.scoring import score_texts
+from moddistill.evaluation.scorer import score_run
+from moddistill.export.directory import export_run
+from moddistill.runs.run import Run
+from moddistill.serving.manifest import verify_export
+from moddistill.serving.runtime import ExportedModel
 from tests.conftest import compose_config, read_jsonl, tiny_overrides
 
 METHODS = ["lora", "full"]
@@ -147,7 +149,7 @@ def test_a_stacked_run_chooses_an_encoder_weight_other_than_1_that_changes_its_s
 @pytest.mark.parametrize("method", METHODS)
 def test_evaluation_after_reload_scores_with_the_chosen_encoder_weight(trained, method, tmp_path):
     t = trained(method)
-    model, _ = Run.open(t.run_dir).load_student()
+    model, _ = load_student(Run.open(t.run_dir))
     assert model.config.encoder_weight == t.chosen and not hasattr(model, "peft_config")  # LoRA comes merged
     check_evaluation(t, tmp_path / "eval")
 
@@ -185,7 +187,7 @@ def test_the_ngram_channels_idf_and_stacked_regression_survive_reload_and_export
     t = trained(method)
     trained_channel = _channel(t.model)
     assert trained_channel.idf.max() > 1.0 and trained_channel.bag.weight.abs().sum() > 0  # fitted, not defaults
-    reloaded, _ = Run.open(t.run_dir).load_student()
+    reloaded, _ = load_student(Run.open(t.run_dir))
     served = AutoModelForSequenceClassification.from_pretrained(exported(method))
     for model in (reloaded, served):
         assert model.config.ngram_spec == t.model.config.ngram_spec
@@ -210,7 +212,7 @@ def test_the_thresholds_chosen_after_training_are_the_ones_evaluation_and_export
     # they were chosen on validation scores that are the reloaded student's own
     rows = read_jsonl(t.run_dir / "validation_scores.jsonl")
     listings = {x.id: x for x in read_listings(run.cfg.data.listings)[0]}
-    reloaded = run.score([render_listing(listings[r["id"]]) for r in rows])
+    reloaded = score_run(run, [render_listing(listings[r["id"]]) for r in rows])
     np.testing.assert_allclose([[r["student"][p] for p in run.policy.ids] for r in rows], reloaded, atol=ATOL)
 
 
@@ -230,7 +232,7 @@ def test_max_length_and_label_order_come_from_config_yaml_on_every_path(exported
     cfg.policy.policies = list(reversed(list(cfg.policy.policies)))
     OmegaConf.save(cfg, copy / "config.yaml")
     with pytest.raises(ValueError, match="are not the policy's"):
-        Run.open(copy).load_student()
+        load_student(Run.open(copy))
 
 
 def test_a_lora_run_on_pretrained_weights_rebuilds_its_base_from_config_yaml(trained, tmp_path):
@@ -252,14 +254,14 @@ def test_a_lora_run_on_pretrained_weights_rebuilds_its_base_from_config_yaml(tra
 # --- the planted bug: a restore skipped ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(checkpoint.RESTORES))
+@pytest.mark.parametrize("name", sorted(restore.RESTORES))
 def test_skipping_any_restore_fails_the_reload_and_export_checks(trained, name, monkeypatch, tmp_path):
     """The bug issue 24 planted by hand (the LoRA branch's encoder-weight restore skipped left 445 tests green):
     with any entry of RESTORES made a no-op, evaluation after reload and the export no longer score as the
     in-memory student. A LoRA run is the one that depends on them (a full run's model/config.json carries the
     encoder weight too)."""
     t = trained("lora")
-    monkeypatch.setitem(checkpoint.RESTORES, name, lambda run, model: None)
+    monkeypatch.setitem(restore.RESTORES, name, lambda run, model: None)
     with pytest.raises(AssertionError):
         check_evaluation(t, tmp_path / "eval")
     export_dir = export_run(t.run_dir, tmp_path / "export", allow_collapsed=True, onnx=False)

@@ -1,4 +1,4 @@
-"""Selection (selection.py, scripts/select_batch.py): the next labelling batch is the listings nearest a threshold (or
+"""Selection (loop/selection.py, scripts/select_batch.py): the next labelling batch is the listings nearest a threshold (or
 where student and teacher disagree), with near-copies skipped, quotas kept and a share chosen for diversity; never
 a labelled listing; bad budgets and pools refused in one line."""
 
@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
+from moddistill.data.listings import Listing, read_listings
 from moddistill.errors import UserError
-from moddistill.listings import Listing, read_listings
-from moddistill.selection import SelectionSettings, select_batch
+from moddistill.loop.selection import SelectionSettings, select_batch
 from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
 from tests.test_exit_codes import run_script
 

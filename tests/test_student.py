@@ -7,13 +7,14 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from moddistill.distill.checkpoint import Run
-from moddistill.distill.collapse import CollapsedStudentError, detect_collapse
+from moddistill.distill.inference import encode, score_texts
 from moddistill.distill.model import build_base_model, load_tokenizer
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, ngram_matrix
+from moddistill.distill.restore import load_student
 from moddistill.distill.student import StudentModel
 from moddistill.distill.train import train, use_bf16
-from moddistill.scoring import encode, score_texts
+from moddistill.runs.collapse import CollapsedStudentError, detect_collapse
+from moddistill.runs.run import Run
 from tests.conftest import compose_config, tiny_overrides
 
 NGRAM = {"buckets": 4096, "char_ngrams": [2, 4], "word_ngrams": [1, 2]}
@@ -95,7 +96,7 @@ def test_a_full_fine_tuning_run_with_ngrams_saves_the_whole_model(sample_slice, 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["method"] == "full" and metrics["kind"] == "student"
     assert metrics["parameters"]["trainable"] == metrics["parameters"]["total"] > 4096 * 12
-    model, _ = Run.open(run_dir).load_student()
+    model, _ = load_student(Run.open(run_dir))
     assert isinstance(model, StudentModel) and model.ngram.bag.weight.abs().sum() > 0  # trained away from zero
     assert model.ngram.idf.max() > 1.0  # fitted on the training texts and saved with the weights
     assert set(metrics["collapse"]["policies"]) == set(metrics["thresholds"])
@@ -104,7 +105,7 @@ def test_a_full_fine_tuning_run_with_ngrams_saves_the_whole_model(sample_slice, 
 def test_frozen_token_embeddings_stay_at_their_pretrained_values(sample_slice, tmp_path):
     run_dir = train(compose_config("train", tiny_overrides(
         sample_slice, tmp_path / "frozen", "peft=full", "model.freeze_embeddings=true", "trainer.args.max_steps=3")))
-    model, _ = Run.open(run_dir).load_student()
+    model, _ = load_student(Run.open(run_dir))
     base = AutoModelForSequenceClassification.from_pretrained(run_dir / "base_model")
     embeddings = model.encoder.get_input_embeddings().weight
     torch.testing.assert_close(embeddings, base.encoder.get_input_embeddings().weight, rtol=0, atol=0)
@@ -117,7 +118,7 @@ def test_frozen_token_embeddings_stay_at_their_pretrained_values(sample_slice, t
 def test_lora_keeps_the_ngram_channel_trainable(sample_slice, tmp_path):
     run_dir = train(compose_config("train", tiny_overrides(
         sample_slice, tmp_path / "lora", NGRAM_OVERRIDE, "trainer.args.max_steps=2")))
-    model, _ = Run.open(run_dir).load_student()
+    model, _ = load_student(Run.open(run_dir))
     channel = model.ngram  # the trained copy peft kept, merged into the model by load_student
     assert channel.bag.weight.abs().sum() > 0
     assert channel.idf.min() >= 1.0 and channel.idf.max() > 1.0  # the IDF fitted on the training texts was saved
@@ -167,7 +168,7 @@ def collapsed_copy(run_dir, tmp_path):
 
 
 def test_export_refuses_a_collapsed_run(tiny_run, tmp_path):
-    from moddistill.export import export_run
+    from moddistill.export.directory import export_run
 
     copy = collapsed_copy(tiny_run, tmp_path)
     with pytest.raises(CollapsedStudentError, match="COLLAPSED"):
@@ -241,7 +242,7 @@ def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_pat
     stacked = NGRAM_OVERRIDE.replace("word_ngrams:[1,2]}", "word_ngrams:[1,2],fit:stacked}")
     run_dir = train(compose_config("train", tiny_overrides(sample_slice, tmp_path / "st", "peft=full", stacked,
                                                            "trainer.args.max_steps=2")))
-    model, _ = Run.open(run_dir).load_student()
+    model, _ = load_student(Run.open(run_dir))
     assert model.config.ngram_spec.fit == "stacked" and model.ngram.bag.weight.abs().sum() > 0
     # the encoder's weight was chosen on validation, recorded, saved with the model and used when it is loaded
     chosen = json.loads((run_dir / "metrics.json").read_text())["encoder_weight"]
@@ -254,7 +255,7 @@ def test_a_stacked_run_trains_and_keeps_the_channel_frozen(sample_slice, tmp_pat
 
 def test_the_encoder_weight_scales_the_encoders_logits_and_is_fitted_on_validation():
     from moddistill.distill.ngram_fit import fit_encoder_weight
-    from moddistill.evaluation.thresholds import ThresholdRule
+    from moddistill.metrics.thresholds import ThresholdRule
 
     model = build_base_model({"name": "t", "config": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 1,
                                                       "num_attention_heads": 2, "intermediate_size": 32,
@@ -289,8 +290,8 @@ def test_the_encoder_weight_scales_the_encoders_logits_and_is_fitted_on_validati
 
 
 def test_a_case_file_of_another_policy_is_refused_with_its_file_and_line(tiny_run):
+    from moddistill.data.records import RowError
     from moddistill.evaluation.evaluate import evaluate_checkpoint
-    from moddistill.records import RowError
     from tests.conftest import ROOT
 
     other = ROOT / "data" / "policy_cases" / "review_spam_v1.jsonl"

@@ -1,7 +1,7 @@
 import pytest
 
-from moddistill.listings import read_listings
-from moddistill.records import RowError
+from moddistill.data.listings import read_listings
+from moddistill.data.records import RowError
 from moddistill.teacher.labels import read_teacher_labels
 from moddistill.teacher.replay import replay_teacher
 from tests.conftest import read_jsonl, write_jsonl

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from moddistill.evaluation.thresholds import select_thresholds
+from moddistill.metrics.thresholds import select_thresholds
 
 
 def test_global_threshold_is_the_best_shared_value_for_validation_macro_f1():
@@ -82,7 +82,7 @@ def test_per_policy_ranks_thresholds_by_f1_itself():
 
 
 def test_adaptive_shrinks_each_policys_threshold_toward_the_global_one_by_its_support():
-    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+    from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
 
     rng = np.random.default_rng(0)
     n = 400
@@ -109,7 +109,7 @@ def test_adaptive_shrinks_each_policys_threshold_toward_the_global_one_by_its_su
 
 
 def test_max_false_reject_raises_every_threshold_to_the_best_floor_that_keeps_the_cap():
-    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+    from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
 
     # 4 violations of "a" at 0.6-0.9, 6 plain allowed rows at 0.05, 4 look-alikes at 0.3, 0.4, 0.5, 0.55
     y = np.array([[1]] * 4 + [[0]] * 10)
@@ -134,7 +134,7 @@ def test_max_false_reject_raises_every_threshold_to_the_best_floor_that_keeps_th
 
 
 def test_a_cap_no_floor_can_keep_takes_the_floor_with_the_fewest_false_rejects():
-    from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
+    from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
 
     y = np.array([[1], [0], [0], [0]])
     s = np.array([[0.9], [0.1], [0.99], [0.5]])  # one look-alike above every threshold the grid allows

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from moddistill.distill.restore import load_student
 from moddistill.distill.train import train
 from tests.conftest import ROOT, compose_config, read_jsonl, tiny_overrides, write_jsonl
 
@@ -52,8 +53,8 @@ def test_training_refuses_rows_that_copy_a_policy_case(sample_slice, tmp_path):
 def test_a_near_duplicate_of_a_case_is_refused_at_the_configured_threshold(sample_slice, tmp_path):
     """A case with its last word changed (word-trigram Jaccard in [0.8, 0.95)): refused at 0.8 (the default),
     kept at 0.95."""
+    from moddistill.data.near_duplicates import jaccard, shingles
     from moddistill.distill.data import prepare_training_data
-    from moddistill.near_duplicates import jaccard, shingles
 
     def near_copy(case):
         words = case["description"].split()[:-1] + ["zzqx"]  # a word no listing has
@@ -178,15 +179,15 @@ def test_script_reports_a_bad_row_in_one_line(sample_slice, tmp_path):
 
 
 def test_validation_scores_are_the_checkpoints_scores_in_row_order(tiny_run):
-    from moddistill.distill.checkpoint import Run
-    from moddistill.listings import read_listings, render_listing
-    from moddistill.scoring import score_texts
+    from moddistill.data.listings import read_listings, render_listing
+    from moddistill.distill.inference import score_texts
+    from moddistill.runs.run import Run
     from tests.conftest import read_jsonl as rj
 
     run = Run.open(tiny_run)
     rows = rj(tiny_run / "validation_scores.jsonl")
     listings = {x.id: x for x in read_listings(run.cfg.data.listings)[0]}
-    model, tokenizer = run.load_student()
+    model, tokenizer = load_student(run)
     expected = score_texts(model, tokenizer, [render_listing(listings[r["id"]]) for r in rows], max_length=run.max_length)
     for r, e in zip(rows, expected):
         assert [r["student"][p] for p in run.policy.ids] == pytest.approx(list(e), abs=1e-4)

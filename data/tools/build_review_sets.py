@@ -43,7 +43,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from moddistill.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
+from moddistill.data.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 

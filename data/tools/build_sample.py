@@ -39,11 +39,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.listings import parse_listing
-from moddistill.near_duplicates import near_duplicate_pairs, normalize_tokens
-from moddistill.policy import load_policy
-from moddistill.records import Row, RowError
+from moddistill.data.listings import parse_listing
+from moddistill.data.near_duplicates import near_duplicate_pairs, normalize_tokens
+from moddistill.data.policy import load_policy
+from moddistill.data.policy_cases import read_policy_cases
+from moddistill.data.records import Row, RowError
 
 SEED = "moddistill-sample-v1"
 VERSION = "sample-v1"

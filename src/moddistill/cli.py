@@ -20,16 +20,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hydra.errors import CompactHydraException
+from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from moddistill.config_checks import check_config
 from moddistill.errors import UserError
-from moddistill.policy import PolicyError
-from moddistill.records import RowError
-from moddistill.teacher.openai_backend import TeacherError
-from moddistill.teacher.prompts import PromptError
-
-from omegaconf import OmegaConf
 
 # `${dirname:...}` in conf/hydra/default.yaml: a sweep job's overrides as one safe directory name
 OmegaConf.register_new_resolver("dirname", lambda s: re.sub(r"[^\w.,=+-]+", "_", str(s))[:150] or "default",
@@ -38,8 +33,7 @@ OmegaConf.register_new_resolver("dirname", lambda s: re.sub(r"[^\w.,=+-]+", "_",
 EXIT_USER_ERROR = 2  # the contract above: 0 on success and 1 on a crash are Python's own
 # Errors a user fixes by changing an input, a path or an override (Hydra's own: an unknown key or group
 # option, an override that does not parse). Anything else is a bug and keeps its traceback.
-USER_ERRORS = (RowError, UserError, PolicyError, PromptError, TeacherError, FileNotFoundError, FileExistsError,
-               CompactHydraException, MissingMandatoryValue)
+USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, CompactHydraException, MissingMandatoryValue)
 
 
 def run(main: Callable[[], Any]) -> None:
@@ -97,7 +91,7 @@ def sweep_jobs(main):
         try:
             return main(cfg)
         except Exception as e:  # noqa: BLE001 - any failure of one job is recorded, the sweep goes on
-            from moddistill.distill.checkpoint import ERROR_FILE
+            from moddistill.runs.run import ERROR_FILE
 
             job_dir.mkdir(parents=True, exist_ok=True)
             (job_dir / ERROR_FILE).write_text(json.dumps({"type": type(e).__name__, "error": str(e),

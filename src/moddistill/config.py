@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from moddistill.policy import Policy, parse_policy
+from moddistill.data.policy import Policy, parse_policy
 
 
 def to_dict(cfg: Any) -> Any:

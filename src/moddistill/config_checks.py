@@ -19,17 +19,13 @@ from typing import Any, Callable, Mapping
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from moddistill.errors import UserError
-from moddistill.listings import parse_listing
-from moddistill.records import ON_ERROR as READ_MODES, Row, RowError
-from moddistill.runtime import RUNTIMES
+from moddistill.data.listings import parse_listing
+from moddistill.data.records import ON_ERROR as READ_MODES
+from moddistill.data.records import Row, RowError
+from moddistill.errors import ConfigError
+from moddistill.serving.runtime import RUNTIMES
 from moddistill.teacher.openai_backend import STRUCTURED_OUTPUT
 from moddistill.teacher.prompts import MODES as PROMPT_MODES
-
-
-class ConfigError(UserError):
-    """A config value a script cannot run with; the message names the key and what it accepts."""
-
 
 Check = Callable[[str, Any], None]
 ANY: Check = lambda key, value: None  # noqa: E731 - free-form (a text, a mapping the code validates itself)
@@ -206,8 +202,8 @@ ON_ERROR = choice(*READ_MODES)
 # light import (tests/test_config_checks.py holds them equal to the modules' own constants)
 POOLINGS = ("mean", "cls")  # distill/student.py
 NGRAM_FITS = ("joint", "stacked")  # distill/ngrams.py
-THRESHOLD_STRATEGIES = ("global", "per_policy", "adaptive")  # evaluation/thresholds.py
-SELECTION_STRATEGIES = ("uncertainty", "disagreement", "random")  # selection.py
+THRESHOLD_STRATEGIES = ("global", "per_policy", "adaptive")  # metrics/thresholds.py
+SELECTION_STRATEGIES = ("uncertainty", "disagreement", "random")  # loop/selection.py
 INTENTS = ("lookalike", "violation")  # teacher/generation.py
 
 # --- config groups (closed: a key not listed here is a typo) ------------------------------------------------

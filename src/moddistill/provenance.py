@@ -30,7 +30,7 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 def peak_memory_mb() -> dict[str, float]:
     """Peak resident memory of this process, and peak CUDA memory where a GPU was used."""
-    import torch  # here, not at the top: file hashing (manifest.py) must not need torch
+    import torch  # here, not at the top: file hashing (serving/manifest.py) must not need torch
 
     out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if torch.cuda.is_available():

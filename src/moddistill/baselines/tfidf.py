@@ -16,10 +16,8 @@ no torch; training does (through the shared data preparation).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -27,57 +25,19 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig, OmegaConf
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from moddistill.config import save_config
-from moddistill.distill.checkpoint import (
-    BASELINE_FILE, CONFIG_FILE, METRICS_FILE, VALIDATION_SCORES_FILE, point_latest,
+from moddistill.distill.soft_logistic import soft_logistic_regression
+from moddistill.runs.finish import finish_run
+from moddistill.runs.run import (
+    BASELINE_FILE,
+    CONFIG_FILE,
 )
-from moddistill.distill.collapse import detect_collapse
-from moddistill.evaluation.metrics import flag, multilabel_metrics
-from moddistill.evaluation.threshold_plot import record_threshold_choice
-from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
-from moddistill.listings import RENDER_VERSION
-from moddistill.records import write_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def soft_label_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Soft labels ``p`` (n,) -> (row index, 0/1 target, sample weight) of the weighted two-copy data set:
-    every row with ``p > 0`` as a positive of weight ``p``, every row with ``p < 1`` as a negative of weight
-    ``1 - p``. Minimising weighted log-loss over it is minimising cross-entropy against ``p``."""
-    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-    pos, neg = np.flatnonzero(p > 0), np.flatnonzero(p < 1)
-    rows = np.concatenate([pos, neg])
-    y = np.concatenate([np.ones(len(pos), dtype=int), np.zeros(len(neg), dtype=int)])
-    return rows, y, np.concatenate([p[pos], 1.0 - p[neg]])
-
-
-def soft_logistic_regression(X: sp.csr_matrix, p: np.ndarray, *, C: float = 10.0, class_weight: str | None = "balanced",
-                             max_iter: int = 2000, solver: str = "lbfgs", name: str = "policy") -> LogisticRegression | float:
-    """One policy's logistic regression on soft labels (``soft_label_rows``); a constant 0 or 1 when the labels
-    hold no positive (or no negative) mass at all. ``balanced`` weighs each class by its share of label mass."""
-    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-    if p.sum() == 0 or (1 - p).sum() == 0:
-        constant = 0.0 if p.sum() == 0 else 1.0
-        log.warning("%s has no %s training labels; it scores every listing %g",
-                    name, "positive" if constant == 0 else "negative", constant)
-        return constant
-    rows, y, weight = soft_label_rows(p)
-    if class_weight == "balanced":
-        n = len(p)
-        weight = weight * np.where(y == 1, n / (2 * p.sum()), n / (2 * (1 - p).sum()))
-    model = LogisticRegression(C=C, max_iter=max_iter, solver=solver)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X[rows], y, sample_weight=weight)
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        log.warning("%s did not converge in max_iter=%d iterations", name, max_iter)
-    return model
 
 
 class TfidfBaseline:
@@ -177,7 +137,6 @@ def train_baseline(cfg: DictConfig) -> Path:
     from hydra.utils import instantiate
 
     from moddistill.distill.data import prepare_training_data  # pulls torch/transformers: training only
-    from moddistill.provenance import environment, git_commit, peak_memory_mb
 
     run_dir = Path(cfg.output_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -196,48 +155,15 @@ def train_baseline(cfg: DictConfig) -> Path:
     model.save(run_dir / BASELINE_FILE)
 
     val_scores = model.predict_proba(data.texts("validation"))
-    val_teacher = data.labels("validation")
-    rule = ThresholdRule.from_cfg(cfg)
-    choice = choose_thresholds(val_teacher >= 0.5, val_scores, ids, rule, data.lookalikes("validation"))
-    thresholds = choice.thresholds
-    write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
-        {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s))),
-             "lookalike": r.is_lookalike}
-        for r, t, s in zip(data.validation, val_teacher, val_scores)
-    ))
-    collapse = detect_collapse(val_teacher >= 0.5, val_scores, ids)
     parameters = model.parameter_count()
-    metrics = {
-        "experiment": cfg.experiment,
-        "kind": "baseline",
-        "run_dir": str(run_dir),
-        "model": model.name,
-        "parameters": {"total": parameters, "trainable": parameters},
-        "features": model.n_features,
-        "policy": {"id": data.policy.id, "version": data.policy.version, "labels": list(ids)},
-        "render_version": RENDER_VERSION,
-        "data": data.report,
-        "train": {"wall_seconds": round(train_seconds, 2),
-                  "train_samples_per_second": round(len(data.train) / train_seconds, 1) if train_seconds > 0 else None},
-        "validation": {
-            "at_0.5": multilabel_metrics(val_teacher >= 0.5, val_scores >= 0.5, ids),
-            "at_thresholds": multilabel_metrics(val_teacher >= 0.5, flag(val_scores, [thresholds[p] for p in ids]), ids),
-        },
-        "thresholds": thresholds,
-        "threshold_rule": record_threshold_choice(choice, rule, run_dir),
-        "collapse": collapse,
-        "resources": {"device": "cpu", "num_processes": 1, **peak_memory_mb()},
-        "provenance": {"git_commit": git_commit(), **environment()},
-    }
-    tmp = run_dir / (METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-    tmp.replace(run_dir / METRICS_FILE)
-    point_latest(run_dir)
+    finish_run(
+        run_dir, cfg, data, val_scores, kind="baseline",
+        model={"model": model.name, "parameters": {"total": parameters, "trainable": parameters},
+               "features": model.n_features},
+        train={"wall_seconds": round(train_seconds, 2),
+               "train_samples_per_second": round(len(data.train) / train_seconds, 1) if train_seconds > 0 else None},
+        resources={"device": "cpu", "num_processes": 1},
+    )
     log.info("baseline %s: %d features, %d parameters, fitted on %d rows in %.1f s (%.0f rows/s)", model.name,
              model.n_features, parameters, len(data.train), train_seconds, len(data.train) / max(train_seconds, 1e-9))
-    log.info("validation macro-F1 %.3f at the chosen thresholds, %.3f at 0.5 (teacher labels >= 0.5); run saved in %s",
-             metrics["validation"]["at_thresholds"]["macro_f1"], metrics["validation"]["at_0.5"]["macro_f1"], run_dir)
-    if collapse["collapsed"]:
-        log.error("baseline scores carry no information for %s (see metrics.json 'collapse')",
-                  ", ".join(collapse["failed_policies"]))
     return run_dir

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from moddistill.listings import read_listings
-from moddistill.policy import Policy
+from moddistill.data.listings import read_listings
+from moddistill.data.policy import Policy
 from moddistill.teacher.labels import TeacherLabel
 from moddistill.teacher.replay import LabelledListing, replay_teacher
 

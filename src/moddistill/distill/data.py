@@ -18,13 +18,13 @@ from sklearn.model_selection import GroupShuffleSplit
 from transformers import DataCollatorWithPadding
 
 from moddistill.config import path_list, policy_from_cfg, to_dict
+from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
+from moddistill.data.policy import EXAMPLE_ID_PREFIX, Policy
+from moddistill.data.policy_cases import PolicyCase, read_policy_cases
 from moddistill.distill.contrast import contrast_rows, policy_example_rows
-from moddistill.errors import UserError
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, pad_bags
-from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
-from moddistill.listings import Listing, read_listings, render_listing
-from moddistill.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
-from moddistill.policy import EXAMPLE_ID_PREFIX, Policy
+from moddistill.errors import UserError
 from moddistill.provenance import sha256_file
 from moddistill.teacher.replay import LabelledListing, replay_teacher
 

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.model_selection import KFold
 
-from moddistill.baselines.tfidf import soft_logistic_regression
 from moddistill.distill.ngrams import NgramSpec, ngram_matrix
+from moddistill.distill.soft_logistic import soft_logistic_regression
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def fit_encoder_weight(model, score, y_true: np.ndarray, policy_ids: Sequence[st
     ``ThresholdRule``, with the validation look-alikes it respects).
     Returns the weight (ties: the larger), validation macro-F1 per weight, and the validation scores at it.
     """
-    from moddistill.evaluation.metrics import flag, logit, multilabel_metrics
-    from moddistill.evaluation.thresholds import choose_thresholds
+    from moddistill.metrics.classification import flag, logit, multilabel_metrics
+    from moddistill.metrics.thresholds import choose_thresholds
 
     model.config.encoder_weight = 1.0
     full = logit(score(), eps=1e-7)

@@ -15,7 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
-
 FITS = ("joint", "stacked")
 
 

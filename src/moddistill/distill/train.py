@@ -6,7 +6,6 @@ process writes the run's own artifacts. A run killed mid-way continues with ``re
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -30,22 +29,22 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from moddistill.config import save_config, to_dict
-from moddistill.config_checks import ConfigError
-from moddistill.distill.checkpoint import (
-    ADAPTER_DIR, BASE_MODEL_DIR, CONFIG_FILE, METRICS_FILE, MODEL_DIR, TOKENIZER_DIR, VALIDATION_SCORES_FILE, point_latest,
-)
-from moddistill.distill.collapse import collapse_message, detect_collapse
 from moddistill.distill.data import StudentCollator, prepare_training_data, to_dataset
+from moddistill.distill.inference import score_texts
 from moddistill.distill.loss import positive_weights, soft_bce_loss
 from moddistill.distill.model import add_lora, build_base_model, freeze_word_embeddings, load_tokenizer
 from moddistill.distill.ngram_fit import fit_encoder_weight, fit_stacked_channel
-from moddistill.evaluation.metrics import flag, multilabel_metrics
-from moddistill.evaluation.threshold_plot import record_threshold_choice
-from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds, select_thresholds
-from moddistill.listings import RENDER_VERSION
-from moddistill.provenance import environment, git_commit, peak_memory_mb
-from moddistill.records import write_jsonl
-from moddistill.scoring import score_texts
+from moddistill.errors import ConfigError
+from moddistill.metrics.classification import flag, multilabel_metrics
+from moddistill.metrics.thresholds import ThresholdRule, select_thresholds
+from moddistill.runs.finish import finish_run
+from moddistill.runs.run import (
+    ADAPTER_DIR,
+    BASE_MODEL_DIR,
+    CONFIG_FILE,
+    MODEL_DIR,
+    TOKENIZER_DIR,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,46 +122,18 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
                      ", ".join(f"{w:g} {f:.3f}" for w, f in by_weight.items()))
         else:
             weight, by_weight, val_scores = 1.0, {}, score_validation()
-        choice = choose_thresholds(val_teacher >= 0.5, val_scores, ids, rule, lookalikes)
-        thresholds = choice.thresholds
-        write_jsonl(run_dir / VALIDATION_SCORES_FILE, (
-            {"id": r.listing.id, "teacher": dict(zip(ids, map(float, t))), "student": dict(zip(ids, map(float, s))),
-             "lookalike": r.is_lookalike}
-            for r, t, s in zip(data.validation, val_teacher, val_scores)
-        ))
         student.save_pretrained(run_dir / (ADAPTER_DIR if method == "lora" else MODEL_DIR))
         tokenizer.save_pretrained(run_dir / TOKENIZER_DIR)
-        collapse = detect_collapse(val_teacher >= 0.5, val_scores, ids)
-        metrics = {
-            "experiment": cfg.experiment,
-            "kind": "student",
-            "run_dir": str(run_dir),
-            "model": cfg.model.name,
-            "method": method,
-            "parameters": {"total": total, "trainable": trainable},
-            "policy": {"id": data.policy.id, "version": data.policy.version, "labels": list(ids)},
-            "render_version": RENDER_VERSION,
-            "data": data.report,
-            "train": {**train_out.metrics, "wall_seconds": round(train_seconds, 1),
-                      "best_checkpoint": trainer.state.best_model_checkpoint},
-            "validation": {
-                "at_0.5": multilabel_metrics(val_teacher >= 0.5, val_scores >= 0.5, ids),
-                "at_thresholds": multilabel_metrics(val_teacher >= 0.5, flag(val_scores, [thresholds[p] for p in ids]), ids),
-            },
-            "thresholds": thresholds,
-            "threshold_rule": record_threshold_choice(choice, rule, run_dir),
-            "encoder_weight": {"chosen": weight, "validation_macro_f1": {str(w): f for w, f in by_weight.items()}},
-            "collapse": collapse,
-            "resources": {"device": str(state.device), "num_processes": state.num_processes,
-                          "precision": "bf16" if trainer.args.bf16 else "fp32", **peak_memory_mb()},
-            "provenance": {"git_commit": git_commit(), **environment()},
-        }
-        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-        point_latest(run_dir)
-        log.info("validation macro-F1 %.3f (teacher labels >= 0.5); run saved in %s",
-                 metrics["validation"]["at_thresholds"]["macro_f1"], run_dir)
-        if collapse["failed_policies"]:
-            (log.error if collapse["collapsed"] else log.warning)(collapse_message(collapse))
+        finish_run(
+            run_dir, cfg, data, val_scores, kind="student",
+            model={"model": cfg.model.name, "method": method, "parameters": {"total": total, "trainable": trainable}},
+            train={**train_out.metrics, "wall_seconds": round(train_seconds, 1),
+                   "best_checkpoint": trainer.state.best_model_checkpoint},
+            resources={"device": str(state.device), "num_processes": state.num_processes,
+                       "precision": "bf16" if trainer.args.bf16 else "fp32"},
+            choices={"encoder_weight": {"chosen": weight,
+                                        "validation_macro_f1": {str(w): f for w, f in by_weight.items()}}},
+        )
     state.wait_for_everyone()
     return run_dir
 

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from moddistill.distill.checkpoint import Run
-from moddistill.evaluation.policy_cases import PolicyCase, read_policy_cases
+from moddistill.data.listings import render_listing
+from moddistill.data.policy import Policy
+from moddistill.data.policy_cases import PolicyCase, read_policy_cases
+from moddistill.data.records import write_jsonl
 from moddistill.evaluation.report import (
-    CASE_SCORES_FILE, METRICS_FILE, REPORT_FILE, evaluate_cases, markdown_report,
+    CASE_SCORES_FILE,
+    REPORT_FILE,
+    evaluate_cases,
+    markdown_report,
 )
-from moddistill.listings import render_listing
-from moddistill.policy import Policy
-from moddistill.records import write_jsonl
-
+from moddistill.evaluation.scorer import score_run
+from moddistill.runs.run import EVAL_DIR, METRICS_FILE, Run
 
 TEACHER_THRESHOLD = 0.5
 
@@ -46,7 +49,7 @@ def evaluate_checkpoint(
     cases_path = Path(policy_cases or run.cfg.data.policy_cases)
     cases, _ = read_policy_cases(cases_path, run.policy)
     started = time.perf_counter()
-    scores = run.score([render_listing(c.listing) for c in cases], batch_size=batch_size, desc="policy cases")
+    scores = score_run(run, [render_listing(c.listing) for c in cases], batch_size=batch_size, desc="policy cases")
     seconds = time.perf_counter() - started
     result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)
@@ -54,7 +57,7 @@ def evaluate_checkpoint(
     if "collapse" in run.metrics:
         result["collapse"] = run.metrics["collapse"]
     result["scoring"] = _scoring_speed(len(cases), seconds, batch_size)
-    out = Path(output_dir) if output_dir else run.dir / "eval" / cases_path.stem
+    out = Path(output_dir) if output_dir else run.dir / EVAL_DIR / cases_path.stem
     return _write(result, cases, scores, cases_path, out, f"{run.cfg.experiment} / {run.dir.name}"), out
 
 
@@ -82,7 +85,7 @@ def evaluate_teacher_labels(
     result["teacher_labels"] = str(labels_path)
     result["teacher"] = _teacher_provenance(labels, cases)
     stem = Path(labels_path).stem
-    out = Path(output_dir) if output_dir else Path("checkpoints") / "teachers" / stem / "eval" / cases_path.stem
+    out = Path(output_dir) if output_dir else Path("checkpoints") / "teachers" / stem / EVAL_DIR / cases_path.stem
     return _write(result, cases, scores, cases_path, out, f"teacher {stem}"), out
 
 

@@ -28,14 +28,10 @@ from typing import Sequence
 import numpy as np
 import yaml
 
-from moddistill.evaluation.metrics import f1_from_counts
-from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE
-
-# a run directory's layout (distill/train.py, baselines): written when the run starts / finishes / crashes
-RUN_CONFIG = "config.yaml"
-RUN_METRICS = "metrics.json"
-RUN_ERROR = "error.json"
-EVAL_DIR = "eval"
+from moddistill.errors import UserError
+from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG
+from moddistill.metrics.classification import f1_from_counts
+from moddistill.runs.run import CONFIG_FILE, ERROR_FILE, EVAL_DIR, METRICS_FILE
 
 CONFIDENCE = 0.95
 HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
@@ -56,7 +52,7 @@ OK = "ok"
 NOT_EVALUATED = "not evaluated"
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(UserError):
     """The evaluations cannot share a table (one case file scored against different label spaces)."""
 
 
@@ -272,7 +268,7 @@ def _walk(root: Path, exclude: Sequence[str] = ()) -> tuple[list[Path], set[Path
         dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
                              and not any(fnmatch.fnmatch((rel / n).as_posix(), pattern) for pattern in exclude))
         d = Path(dirpath).resolve()
-        if RUN_CONFIG in filenames or RUN_ERROR in filenames:
+        if CONFIG_FILE in filenames or ERROR_FILE in filenames:
             run_dirs.add(d)
         elif METRICS_FILE in filenames and d.parent.name == EVAL_DIR:
             eval_dirs.append(d)
@@ -380,7 +376,7 @@ def _compare_with_seed_baseline(rows: list[dict], *, bootstrap: int, seed: int) 
 
 def _read_config(run_dir: Path):
     try:
-        return yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding="utf-8"))
+        return yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
 
@@ -394,7 +390,7 @@ def _run_info(run_dir: Path, result: dict) -> dict:
     if "teacher_labels" in result:
         teacher = result.get("teacher") or {}
         return {"kind": "teacher", "model": teacher.get("model") or Path(result["teacher_labels"]).stem}
-    metrics = _read_json(run_dir / RUN_METRICS)
+    metrics = _read_json(run_dir / METRICS_FILE)
     if not isinstance(metrics, dict):
         return {"kind": "student" if "checkpoint" in result else None, "model": None}
     train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
@@ -408,10 +404,10 @@ def _run_info(run_dir: Path, result: dict) -> dict:
 def _run_row(root: Path, run_dir: Path) -> dict:
     """A run without an evaluation of the cases in the table: not evaluated, or failed (error.json)."""
     status = NOT_EVALUATED
-    if (run_dir / RUN_ERROR).exists():
-        error = _read_json(run_dir / RUN_ERROR)
+    if (run_dir / ERROR_FILE).exists():
+        error = _read_json(run_dir / ERROR_FILE)
         message = error.get("error") if isinstance(error, dict) else None
-        status = f"failed: {message or 'see ' + RUN_ERROR}"
+        status = f"failed: {message or 'see ' + ERROR_FILE}"
     return {"run": _rel(root, run_dir), "status": status, **_run_info(run_dir, {})}
 
 

@@ -11,11 +11,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from moddistill.evaluation.metrics import calibration, flag, multilabel_metrics
-from moddistill.evaluation.policy_cases import PolicyCase
+from moddistill.data.policy_cases import PolicyCase
+from moddistill.metrics.classification import calibration, flag, multilabel_metrics
 
-# what an evaluation writes to <run>/eval/<cases stem>/ (evaluate.py writes them, leaderboard.py reads them)
-METRICS_FILE = "metrics.json"
+# what an evaluation writes to <run>/eval/<cases stem>/ beside its metrics.json (runs/run.py METRICS_FILE);
+# evaluate.py writes them, leaderboard.py reads them
 REPORT_FILE = "report.md"
 CASE_SCORES_FILE = "case_scores.jsonl"  # one row per case: expected, scores, flagged, language, kind, tags
 
@@ -107,7 +107,7 @@ def markdown_report(result: dict, title: str) -> str:
     lines = [f"# {title}", ""]
     collapse = result.get("collapse") or {}
     if collapse.get("failed_policies"):
-        from moddistill.distill.collapse import collapse_message
+        from moddistill.runs.collapse import collapse_message
 
         lines += [f"> **{collapse_message(collapse)}**", ""]
     lines.append(markdown_summary(result))

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.distill.checkpoint import VALIDATION_SCORES_FILE
-from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, METRICS_FILE, evaluate_cases
-from moddistill.evaluation.thresholds import ThresholdRule, choose_thresholds
-from moddistill.policy import parse_policy
-from moddistill.records import iter_rows
+from moddistill.data.policy import parse_policy
+from moddistill.data.policy_cases import read_policy_cases
+from moddistill.data.records import iter_rows
+from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG, evaluate_cases
+from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
+from moddistill.runs.run import CONFIG_FILE, EVAL_DIR, METRICS_FILE, VALIDATION_SCORES_FILE
 
 
 def parse_rule(text: str) -> ThresholdRule:
@@ -29,15 +29,15 @@ def parse_rule(text: str) -> ThresholdRule:
 def rescore_run(run_dir: str | Path, rule: ThresholdRule, cases: str = "marketplace_v1") -> dict:
     """The headline figures of ``run_dir`` on its ``cases`` evaluation under ``rule``."""
     run_dir = Path(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    policy = parse_policy(config["policy"], source=str(run_dir / "config.yaml"))
+    config = yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    policy = parse_policy(config["policy"], source=str(run_dir / CONFIG_FILE))
     ids = policy.ids
     val = [row.data for row in iter_rows(run_dir / VALIDATION_SCORES_FILE)]
     y_val = np.array([[r["teacher"][p] >= 0.5 for p in ids] for r in val], dtype=int)
     s_val = np.array([[r["student"][p] for p in ids] for r in val], dtype=float)
     lookalikes = np.array([bool(r.get("lookalike")) for r in val], dtype=bool)
     choice = choose_thresholds(y_val, s_val, ids, rule, lookalikes)
-    eval_dir = run_dir / "eval" / cases
+    eval_dir = run_dir / EVAL_DIR / cases
     metrics = json.loads((eval_dir / METRICS_FILE).read_text(encoding="utf-8"))
     case_list, _ = read_policy_cases(metrics["policy_cases"], policy)
     scores = {row.data["id"]: row.data["scores"] for row in iter_rows(eval_dir / CASE_SCORES_FILE)}

@@ -7,8 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from moddistill.evaluation.policy_cases import PolicyCase
-from moddistill.records import RowError
+from moddistill.data.policy_cases import PolicyCase
+from moddistill.data.records import RowError
 from moddistill.teacher.labels import TeacherLabel
 
 

@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from moddistill.policy import Policy
+from moddistill.data.policy import Policy
+from moddistill.data.records import ReadReport, Row, read_records, record_id
 from moddistill.provenance import sha256_file
-from moddistill.records import ReadReport, Row, read_records, record_id
 from moddistill.teacher.labels import TeacherLabel
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,10 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from moddistill.config import policy_from_cfg, to_dict
+from moddistill.data.listings import Listing, parse_listing
+from moddistill.data.policy import Clause, Policy
+from moddistill.data.records import Row, RowError, read_records, record_id, unique_ids, write_jsonl
 from moddistill.errors import UserError
-from moddistill.listings import Listing, parse_listing
-from moddistill.policy import Clause, Policy
-from moddistill.records import Row, RowError, read_records, record_id, unique_ids, write_jsonl
 from moddistill.teacher.answers import AnswerError, NoAnswer, json_object
 from moddistill.teacher.cache import RequestCache
 from moddistill.teacher.labeling import api_key_from_env, estimated_cost, server_settings

@@ -24,8 +24,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from moddistill.config import policy_from_cfg, to_dict
-from moddistill.listings import Listing, read_listings
-from moddistill.records import write_jsonl
+from moddistill.data.listings import Listing, read_listings
+from moddistill.data.records import write_jsonl
 from moddistill.teacher.answers import Answer, NoAnswer, parse_answer
 from moddistill.teacher.cache import RequestCache
 from moddistill.teacher.labels import TeacherLabel

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from moddistill.policy import Policy
-from moddistill.records import ReadReport, Row, read_records, record_id, unique_ids
+from moddistill.data.policy import Policy
+from moddistill.data.records import ReadReport, Row, read_records, record_id, unique_ids
 
 
 @dataclass(frozen=True)

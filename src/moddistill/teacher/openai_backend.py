@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import httpx
 
+from moddistill.errors import UserError
 from moddistill.teacher.answers import NoAnswer
 from moddistill.teacher.prompts import Prompt
 
@@ -38,7 +39,7 @@ _PREFLIGHT = Prompt(({"role": "user", "content": 'Reply with the JSON object {"o
                     "additionalProperties": False})
 
 
-class TeacherError(RuntimeError):
+class TeacherError(UserError, RuntimeError):
     """Stops the whole run: unreachable server, rejected key, unknown model, impossible settings."""
 
 

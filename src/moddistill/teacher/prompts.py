@@ -26,8 +26,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from moddistill.listings import Listing
-from moddistill.policy import Policy, PolicyDef
+from moddistill.data.listings import Listing
+from moddistill.data.policy import Policy, PolicyDef
+from moddistill.errors import UserError
 
 MODES = ("all_policies", "per_policy", "violations")
 LISTING_START = "<listing_data>"
@@ -50,7 +51,7 @@ VERDICT_SCHEMA = {
 }
 
 
-class PromptError(ValueError):
+class PromptError(UserError):
     """A prompt design that cannot be rendered; the message names the design and the problem."""
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from moddistill.listings import Listing
-from moddistill.policy import Policy
-from moddistill.records import ReadReport, RowError, write_jsonl
+from moddistill.data.listings import Listing
+from moddistill.data.policy import Policy
+from moddistill.data.records import ReadReport, RowError, write_jsonl
 from moddistill.teacher.expert_verdicts import apply_verdicts, read_expert_verdicts
 from moddistill.teacher.labels import TeacherLabel, read_teacher_labels
 

@@ -17,14 +17,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.config import to_dict
-from moddistill.fusion import ROUTES, fuse, routed
-from moddistill.listings import read_listings
-from moddistill.operating_point import export_policy, load_rules
-from moddistill.records import write_jsonl
-from moddistill.runtime import ExportedModel
+from moddistill.data.listings import read_listings
+from moddistill.data.records import write_jsonl
+from moddistill.fusion.operating_point import export_policy, load_rules
+from moddistill.fusion.rules import ROUTES, fuse, routed
+from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.cache import RequestCache
-from moddistill.teacher.labeling import (ListingError, api_key_from_env, estimated_cost, run_labeler,
-                                         server_settings)
+from moddistill.teacher.labeling import ListingError, api_key_from_env, estimated_cost, run_labeler, server_settings
 from moddistill.teacher.labels import TeacherLabel
 from moddistill.teacher.openai_backend import TeacherError
 from moddistill.teacher.prompts import PromptDesign

@@ -19,9 +19,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from moddistill.listings import read_listings, render_listing
-from moddistill.runtime import ExportedModel
-from moddistill.scoring import encode, score_texts
+from moddistill.data.listings import read_listings, render_listing
+from moddistill.distill.inference import encode, score_texts
+from moddistill.runs.run import EVAL_DIR, METRICS_FILE
+from moddistill.serving.runtime import ExportedModel
 
 
 def run_stage(name: str, argv: Sequence[str], cwd: Path) -> dict:
@@ -53,7 +54,7 @@ def pipeline(root: Path, experiment: str, train_overrides: Sequence[str], cases:
 
 
 def inference(export_dir: Path, listings_path: str, *, batch_size: int, latency_samples: int) -> dict:
-    exported = ExportedModel.load(export_dir, "torch")  # the other runtimes: runtime_benchmark.py
+    exported = ExportedModel.load(export_dir, "torch")  # the other runtimes: bench/runtimes.py
     listings, _ = read_listings(listings_path)
     texts = [render_listing(x) for x in listings]
     max_length = exported.manifest["max_length"]
@@ -98,13 +99,13 @@ def _score_padded_to_max(model, tokenizer, texts, max_length: int, batch_size: i
 
 
 def _case_metrics(run_dir: Path) -> dict:
-    cases = json.loads(next((run_dir / "eval").glob("*/metrics.json")).read_text(encoding="utf-8"))
+    cases = json.loads(next((run_dir / EVAL_DIR).glob(f"*/{METRICS_FILE}")).read_text(encoding="utf-8"))
     return {"n": cases["n"], "macro_f1": round(cases["macro_f1"], 4), "micro_f1": round(cases["micro_f1"], 4),
             "decision_accuracy": round(cases["decision_accuracy"], 4)}
 
 
 def summarize(stages: list[dict], run_dir: Path, baseline_dir: Path, infer: dict) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
     return {
         "run_dir": str(run_dir),
         "stages": stages,

@@ -8,7 +8,7 @@ baseline run of the same experiment has scored the same case file.
 from __future__ import annotations
 
 from moddistill.evaluation.report import format_number
-from moddistill.policy_self_test import self_test_lines
+from moddistill.export.self_test import self_test_lines
 
 TAGS = ["text-classification", "multi-label-classification", "content-moderation", "onnx", "moddistill"]
 

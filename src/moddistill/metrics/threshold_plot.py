@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from moddistill.evaluation.thresholds import ThresholdChoice, ThresholdRule
+from moddistill.metrics.thresholds import ThresholdChoice, ThresholdRule
 
 log = logging.getLogger(__name__)
 TRADEOFF_PLOT = "threshold_tradeoff.png"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from moddistill.records import ReadReport, Row, read_records, record_id, unique_ids
+from moddistill.data.records import ReadReport, Row, read_records, record_id, unique_ids
 
 RENDER_VERSION = "listing-text-v1"
 RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"

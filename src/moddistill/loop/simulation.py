@@ -22,15 +22,16 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.config import policy_from_cfg
-from moddistill.distill.checkpoint import Run
+from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.policy import Policy
+from moddistill.data.records import write_jsonl
 from moddistill.errors import UserError
 from moddistill.evaluation.evaluate import evaluate_checkpoint
 from moddistill.evaluation.report import LOOKALIKE_TAG
-from moddistill.listings import Listing, read_listings, render_listing
+from moddistill.evaluation.scorer import score_run
+from moddistill.loop.selection import SelectionSettings, select_batch
 from moddistill.plotting import pyplot
-from moddistill.policy import Policy
-from moddistill.records import write_jsonl
-from moddistill.selection import SelectionSettings, select_batch
+from moddistill.runs.run import Run
 from moddistill.teacher.labels import read_teacher_labels
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _choose(settings: LoopSettings, strategy: str, r: int, run: Run, listings: l
     pool = [listings[i] for i in pool_idx]
     scores = None
     if strategy != "random":
-        scores = run.score([render_listing(x) for x in pool], desc=f"{strategy} round {r}: scoring the pool")
+        scores = score_run(run, [render_listing(x) for x in pool], desc=f"{strategy} round {r}: scoring the pool")
     thresholds = [run.thresholds[p] for p in policy.ids]
     picks, _ = select_batch(pool, scores, policy.ids, thresholds,
                             SelectionSettings(budget=budget, strategy=strategy, diversity=settings.diversity,

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from moddistill.evaluation.metrics import logit, multilabel_metrics
+from moddistill.metrics.classification import logit, multilabel_metrics
 
 FUSION_FILE = "fusion.json"
 ROUTES = ("student", "llm", "expert")

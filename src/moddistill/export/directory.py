@@ -2,7 +2,7 @@
 
 The directory loads with plain ``transformers.AutoModelForSequenceClassification.from_pretrained`` (LoRA
 merged into the base, ``config.id2label`` = policy ids), holds the same model as ONNX fp32 and int8 for the
-torch-free runtime (``onnx_export.py``), a model card (``README.md``), and ``moddistill.json``: policy version,
+torch-free runtime (``export/onnx.py``), a model card (``README.md``), and ``moddistill.json``: policy version,
 label order, per-policy thresholds (chosen on validation data, never on policy cases), the serving contract
 (how a listing becomes the model's input: render template, tokenizer, max length, truncation side, n-gram
 hashing), metrics, provenance, the SHA-256 of every file, and the SHA-256 of its own content
@@ -17,15 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from moddistill.config import to_dict
-from moddistill.distill.checkpoint import Run
-from moddistill.distill.collapse import CollapsedStudentError, collapse_message
+from moddistill.data.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
+from moddistill.distill.inference import score_texts
+from moddistill.distill.restore import load_student
 from moddistill.errors import UserError
-from moddistill.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
-from moddistill.manifest import EXPORT_FORMAT, write_manifest
-from moddistill.model_card import model_card
-from moddistill.policy_self_test import policy_self_test
+from moddistill.export.model_card import model_card
+from moddistill.export.self_test import policy_self_test
 from moddistill.provenance import git_commit
-from moddistill.scoring import score_texts
+from moddistill.runs.collapse import CollapsedStudentError, collapse_message
+from moddistill.runs.run import EVAL_DIR, METRICS_FILE, Run
+from moddistill.serving.manifest import EXPORT_FORMAT, write_manifest
 
 
 def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, overwrite: bool = False,
@@ -42,15 +43,15 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
             raise FileExistsError(f"{out} exists and is not empty (pass overwrite=true to replace it)")
         shutil.rmtree(out)
     # LoRA already merged, label maps set and every post-training choice (encoder weight) restored, as evaluation
-    # scores it (distill/checkpoint.py Run.load_student)
-    merged, tokenizer = run.load_student()
+    # scores it (distill/restore.py load_student)
+    merged, tokenizer = load_student(run)
     lora = run.method == "lora"
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _write_contract_tokenizer(out / "tokenizer.json", run.max_length, tokenizer.truncation_side, checkpoint)
     onnx_entry = None
     if onnx:
-        from moddistill.onnx_export import export_onnx
+        from moddistill.export.onnx import export_onnx
 
         onnx_entry = export_onnx(merged, tokenizer, out, int8=onnx_int8)
     evaluations = _evaluations(run.dir)
@@ -128,7 +129,7 @@ def _evaluations(run_dir: Path | None) -> dict[str, dict]:
     if run_dir is None:
         return {}
     return {path.parent.name: json.loads(path.read_text(encoding="utf-8"))
-            for path in sorted((run_dir / "eval").glob("*/metrics.json"))}
+            for path in sorted((run_dir / EVAL_DIR).glob(f"*/{METRICS_FILE}"))}
 
 
 def _baseline_run(run: Run) -> Path | None:

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from moddistill.data.listings import Listing, read_listings
+from moddistill.data.policy import Policy, parse_policy
+from moddistill.data.policy_cases import read_policy_cases
+from moddistill.data.records import read_jsonl_ids
 from moddistill.errors import UserError
-from moddistill.evaluation.policy_cases import read_policy_cases
-from moddistill.fusion import FUSION_FILE, FusionRules, choose, frontier, kpis
-from moddistill.fusion_report import frontier_plot, fusion_report
-from moddistill.listings import Listing, read_listings
-from moddistill.manifest import write_manifest
-from moddistill.policy import Policy, parse_policy
-from moddistill.records import read_jsonl_ids
-from moddistill.runtime import ExportedModel
+from moddistill.fusion.report import frontier_plot, fusion_report
+from moddistill.fusion.rules import FUSION_FILE, FusionRules, choose, frontier, kpis
+from moddistill.runs.run import VALIDATION_SCORES_FILE
+from moddistill.serving.manifest import write_manifest
+from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.labeling import estimated_cost
 from moddistill.teacher.labels import read_teacher_labels
 
@@ -54,7 +55,7 @@ def labelled_set(policy: Policy, *, cases: str | None, listings: str | None, ids
         chosen = LabelledSet(rows, None, str(listings))
     if ids == "validation":
         run = Path(manifest["provenance"]["training_run"])
-        keep = read_jsonl_ids(run / "validation_scores.jsonl")
+        keep = read_jsonl_ids(run / VALIDATION_SCORES_FILE)
         idx = [i for i, x in enumerate(chosen.listings) if x.id in keep]
         if not idx:
             raise UserError(f"ids=validation: none of {chosen.source}'s listings is in {run}'s validation split")

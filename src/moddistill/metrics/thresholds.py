@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from moddistill.evaluation.metrics import flag, multilabel_metrics
+from moddistill.metrics.classification import flag, multilabel_metrics
 
 DEFAULT_THRESHOLD = 0.5
 STRATEGIES = ("global", "per_policy", "adaptive")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from moddistill.listings import Listing, parse_listing
-from moddistill.policy import Policy
-from moddistill.records import ReadReport, Row, RowError, read_records
+from moddistill.data.listings import Listing, parse_listing
+from moddistill.data.policy import Policy
+from moddistill.data.records import ReadReport, Row, RowError, read_records
 
 KINDS = ("mft", "inv", "dir")
 MOVES = ("up", "down")

@@ -23,13 +23,20 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.config import to_dict
-from moddistill.drift_report import (FLAG_RATE_PLOT, MIX_PLOT, SCORE_PLOT, drift_report, flag_rate_plot, mix_plot,
-                                     score_plot)
+from moddistill.data.listings import Listing, read_listings, render_listing
 from moddistill.errors import UserError
-from moddistill.evaluation.metrics import flag
-from moddistill.fusion import signed_margins
-from moddistill.listings import Listing, read_listings, render_listing
-from moddistill.runtime import ExportedModel, contract_tokenizer
+from moddistill.fusion.rules import signed_margins
+from moddistill.loop.drift_report import (
+    FLAG_RATE_PLOT,
+    MIX_PLOT,
+    SCORE_PLOT,
+    drift_report,
+    flag_rate_plot,
+    mix_plot,
+    score_plot,
+)
+from moddistill.metrics.classification import flag
+from moddistill.serving.runtime import ExportedModel, contract_tokenizer
 
 EXIT_DRIFT_ALERT = 3  # not 1: scripts exit 1 on a crash (cli.py), and a scheduler must tell the two apart
 EPSILON = 1e-4

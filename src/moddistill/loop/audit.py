@@ -32,12 +32,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from moddistill.data.listings import read_listings
+from moddistill.data.policy import Policy
+from moddistill.data.records import Row, read_records, record_id, unique_ids, write_jsonl
 from moddistill.errors import UserError
 from moddistill.evaluation.report import format_number
-from moddistill.listings import read_listings
-from moddistill.policy import Policy
 from moddistill.provenance import sha256_file
-from moddistill.records import Row, read_records, record_id, unique_ids, write_jsonl
 from moddistill.teacher.expert_verdicts import read_expert_verdicts
 
 ALLOW = "allow"

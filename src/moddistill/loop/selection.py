@@ -26,12 +26,12 @@ from omegaconf import DictConfig
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from moddistill.config import path_list, to_dict
+from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.records import read_records, record_id, write_jsonl
 from moddistill.errors import UserError
-from moddistill.fusion import signed_margins
-from moddistill.listings import Listing, read_listings, render_listing
-from moddistill.operating_point import export_policy
-from moddistill.records import read_records, record_id, write_jsonl
-from moddistill.runtime import ExportedModel
+from moddistill.fusion.operating_point import export_policy
+from moddistill.fusion.rules import signed_margins
+from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.labels import read_teacher_labels
 
 STRATEGIES = ("uncertainty", "disagreement", "random")

@@ -21,13 +21,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from moddistill.evaluation.metrics import flag
-from moddistill.evaluation.policy_cases import read_policy_cases
+from moddistill.data.listings import render_listing
+from moddistill.data.policy import parse_policy
+from moddistill.data.policy_cases import read_policy_cases
 from moddistill.evaluation.report import evaluate_cases
-from moddistill.listings import render_listing
-from moddistill.onnx_export import quiet_onnxruntime_logs
-from moddistill.policy import parse_policy
-from moddistill.runtime import ExportedModel, available_runtimes
+from moddistill.export.onnx import quiet_onnxruntime_logs
+from moddistill.metrics.classification import flag
+from moddistill.serving.runtime import ExportedModel, available_runtimes
 
 REFERENCE = "torch"
 

@@ -18,10 +18,10 @@ from typing import Mapping, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from moddistill.data.listings import RENDER_VERSION, Listing, read_listings, render_listing
+from moddistill.data.records import ReadReport
 from moddistill.errors import UserError
-from moddistill.listings import RENDER_VERSION, Listing, read_listings, render_listing
-from moddistill.manifest import verify_export
-from moddistill.records import ReadReport
+from moddistill.serving.manifest import verify_export
 
 RUNTIMES = ("auto", "torch", "onnx", "onnx_int8")
 _ONNX_FILE = {"onnx": "fp32", "onnx_int8": "int8"}
@@ -112,7 +112,7 @@ class TorchScorer:
         return cls(model.eval(), AutoTokenizer.from_pretrained(export_dir), manifest["max_length"])
 
     def score(self, texts: Sequence[str], *, batch_size: int, progress: bool = True) -> np.ndarray:
-        from moddistill.scoring import score_texts
+        from moddistill.distill.inference import score_texts
 
         return score_texts(self.model, self.tokenizer, texts, max_length=self.max_length, batch_size=batch_size,
                            desc="predicting", progress=progress)

@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from moddistill.listings import render_listing
-from moddistill.policy import Policy
+from moddistill.data.listings import render_listing
+from moddistill.data.policy import Policy
 
 SHOWN = 10
 

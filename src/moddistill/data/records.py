@@ -21,7 +21,7 @@ T = TypeVar("T")
 ON_ERROR = ("raise", "skip")
 
 
-class RowError(ValueError):
+class RowError(UserError):
     """A row that cannot be used: names the file, the row's location, and the offending field."""
 
     def __init__(self, file: str | Path, location: str, field: str, reason: str):

@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from moddistill.listings import Listing, parse_listing
-from moddistill.records import Row, RowError
+from moddistill.data.listings import Listing, parse_listing
+from moddistill.data.records import Row, RowError
+from moddistill.errors import UserError
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -29,7 +30,7 @@ STRING_EXAMPLE_FIELDS = {"description": "", "category": "Policy example", "price
 EXAMPLE_ID_PREFIX = "pex-"
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError):
     """A policy file that cannot define a label space; the message names the file and the key."""
 
 

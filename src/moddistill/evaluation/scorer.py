@@ -1,0 +1,22 @@
+"""Scores from any finished run, a student or a baseline: what evaluation and the loop simulation score cases with."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from moddistill.runs.run import BASELINE_FILE, Run
+
+
+def score_run(run: Run, texts: Sequence[str], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
+    """Per-policy probabilities for rendered listing texts, whatever kind of model the run holds."""
+    if run.kind == "baseline":
+        from moddistill.baselines.tfidf import load_baseline
+
+        return load_baseline(run.dir / BASELINE_FILE).predict_proba(texts)
+    from moddistill.distill.inference import score_texts
+    from moddistill.distill.restore import load_student
+
+    model, tokenizer = load_student(run)
+    return score_texts(model, tokenizer, texts, max_length=run.max_length, batch_size=batch_size, desc=desc)
