@@ -68,7 +68,7 @@ def sample_slice(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-# a test's slice alone: without the sample's policy examples and contrast set (tests/test_contrast_data.py adds them)
+# a test's slice alone: without the sample's policy examples and contrast set (tests/distill/test_contrast_data.py adds them)
 SLICE_ONLY = ("data.policy_examples.weight=0", "data.contrast=[]")
 
 

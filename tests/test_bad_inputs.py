@@ -18,7 +18,7 @@ from moddistill.data.listings import read_listings
 from moddistill.data.records import EmptyInputError, RowError, read_records
 from moddistill.teacher.answers import AnswerError, parse_answer
 from tests.conftest import read_jsonl
-from tests.test_listings import GOOD, row
+from tests.data.test_listings import GOOD, row
 
 
 def _jsonl(*rows) -> bytes:

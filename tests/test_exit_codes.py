@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, SAMPLE_LISTINGS, write_jsonl
-from tests.test_listings import row
+from tests.data.test_listings import row
 
 
 def run_script(name: str, args: list[str], monkeypatch, capsys) -> tuple[int, str]:

@@ -9,8 +9,9 @@ regression on the soft target ``p``. ``class_weight="balanced"`` balances the tw
 row the teacher gave 0.1 as a whole positive.
 
 A run is a directory like a student's (config.yaml, metrics.json with ``kind: baseline``,
-validation_scores.jsonl) holding ``baseline.joblib`` instead of an adapter; ``Run.score`` loads it with
-``load_baseline``, so evaluation and the leaderboard treat it like any other run. Loading and scoring import
+validation_scores.jsonl, written by ``runs.finish.finish_run``) holding ``baseline.joblib`` instead of an adapter;
+``evaluation.scorer.score_run`` loads it with ``load_baseline``, so evaluation and the leaderboard treat it like any
+other run. Loading and scoring import
 no torch; training does (through the shared data preparation).
 """
 

@@ -70,7 +70,7 @@ def _restore_encoder_weight(run: Run, model) -> None:
 
 
 # Every value training chooses after the weights are final and keeps outside them (in metrics.json), applied to
-# every loaded student, LoRA or full. A new one goes here, not into a caller: tests/test_run_restore.py checks
+# every loaded student, LoRA or full. A new one goes here, not into a caller: tests/distill/test_run_restore.py checks
 # that a reloaded, exported and ONNX student scores as the in-memory one did, and that skipping any entry here
 # makes that check fail.
 RESTORES: dict[str, Callable[[Run, Any], None]] = {"encoder_weight": _restore_encoder_weight}

@@ -123,7 +123,7 @@ def test_impossible_batches_are_refused(budget, pool, message):
 
 @pytest.fixture(scope="module")
 def spread(tiny_run, sample_slice, tmp_path_factory):
-    from tests.test_fusion import spread_export
+    from tests.fusion.test_fusion import spread_export
 
     return spread_export(tiny_run, sample_slice, tmp_path_factory.mktemp("select") / "export")
 

@@ -12,8 +12,8 @@ from moddistill.data.records import EmptyInputError, RowError
 from moddistill.errors import UserError
 from moddistill.loop.audit import allocate, draw_sample, estimate, wilson
 from tests.conftest import read_jsonl, write_jsonl
+from tests.data.test_listings import row
 from tests.test_exit_codes import run_script
-from tests.test_listings import row
 
 
 def decision(lid, flagged=(), decided_by="student"):

@@ -100,7 +100,7 @@ def test_export_refuses_to_overwrite(tiny_run, exported):
         export_run(tiny_run, exported, allow_collapsed=True)
 
 
-@pytest.mark.parametrize("runtime", ["torch", "onnx"])  # int8: tests/test_onnx_runtime.py (agreement, not equality)
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])  # int8: tests/serving/test_onnx_runtime.py (agreement, not equality)
 def test_predict_on_export_matches_checkpoint_scores(exported, tiny_run, sample_slice, tmp_path, runtime):
     out = tmp_path / "pred.jsonl"
     proc = subprocess.run([sys.executable, "scripts/predict.py", f"export_dir={exported}", f"runtime={runtime}",

@@ -9,7 +9,7 @@ import time
 
 from tests.conftest import ROOT, read_jsonl
 from tests.fake_openai import FakeOpenAI
-from tests.test_label_faults import listings_file
+from tests.teacher.test_label_faults import listings_file
 
 KEY = "sk-test-SECRET-5f3a9c0d1e2b"
 

@@ -5,7 +5,7 @@ from moddistill.data.records import RowError
 from moddistill.teacher.labels import read_teacher_labels
 from moddistill.teacher.replay import replay_teacher
 from tests.conftest import read_jsonl, write_jsonl
-from tests.test_listings import row
+from tests.data.test_listings import row
 
 
 def full(policy, **values):

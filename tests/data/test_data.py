@@ -11,7 +11,6 @@ import subprocess
 import sys
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from moddistill.data.near_duplicates import near_duplicate_pairs, normalize_toke
 from moddistill.data.policy import load_policy
 from moddistill.data.policy_cases import read_policy_cases
 from moddistill.teacher.labels import read_teacher_labels
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 SAMPLE = DATA / "sample"
 LISTINGS = SAMPLE / "listings.jsonl"

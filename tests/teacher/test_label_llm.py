@@ -19,7 +19,7 @@ import pytest
 from moddistill.data.listings import read_listings
 from moddistill.teacher.labels import read_teacher_labels
 from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
-from tests.test_label_cli import free_port
+from tests.teacher.test_label_cli import free_port
 
 pytestmark = pytest.mark.llm
 

@@ -15,7 +15,7 @@ from moddistill.fusion.rules import FusionRules, choose, frontier, fuse, kpis
 from moddistill.serving.manifest import MANIFEST, verify_export
 from tests.conftest import compose_config, read_jsonl, spread_head, write_jsonl
 from tests.fake_openai import FakeOpenAI
-from tests.test_label_faults import FAST
+from tests.teacher.test_label_faults import FAST
 
 LABELS = ["a", "b"]
 SIG = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
@@ -197,7 +197,7 @@ def test_moderate_sends_only_routed_listings_to_the_llm_and_reruns_from_the_cach
 
 
 def test_an_unreachable_llm_sends_the_routed_listings_to_the_experts(fused_export, sample_slice, tmp_path):
-    from tests.test_label_cli import free_port
+    from tests.teacher.test_label_cli import free_port
 
     export, *_ = fused_export
     summary, rows = _moderate(tmp_path, export, sample_slice["cases"], f"http://127.0.0.1:{free_port()}/v1")
