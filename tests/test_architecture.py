@@ -51,3 +51,17 @@ def test_the_contract_refuses_an_upward_import(tmp_path, upward):
                             cwd=tmp_path, env={"PYTHONPATH": str(copy), "PATH": ""}, capture_output=True, text=True)
     assert result.returncode != 0
     assert f"moddistill.data is not allowed to import {upward.rsplit('.', 1)[0]}" in result.stdout
+
+
+def test_predict_loads_neither_httpx_nor_the_labelling_stack():
+    """The serving path (scripts/predict.py: its config check, the runtime) stays light: no HTTP client, no labeller,
+    no torch until a torch runtime is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('predict', 'scripts/predict.py'); "
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec)); "
+            "print(sorted(m for m in sys.modules if m in ('httpx', 'torch', 'transformers') "
+            "or m.startswith(('moddistill.teacher.labeling', 'moddistill.teacher.openai_backend', 'moddistill.distill.train'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -63,7 +63,7 @@ def _user_error(e: BaseException) -> None:
 
 
 def checked(script: str):
-    """The task function runs only on a config that ``config_checks.SCHEMAS[script]`` accepts."""
+    """The task function runs only on a config that its script's settings model (``config_checks.SCRIPTS``) accepts."""
     def decorate(main):
         @functools.wraps(main)
         def wrapper(cfg):

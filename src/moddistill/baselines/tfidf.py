@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
 
 import joblib
 import numpy as np
 import scipy.sparse as sp
 from omegaconf import DictConfig, OmegaConf
+from pydantic import Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
@@ -37,6 +38,7 @@ from moddistill.runs.run import (
     BASELINE_FILE,
     CONFIG_FILE,
 )
+from moddistill.settings import Bool, IntPair, PositiveInt, Text
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,12 @@ class TfidfBaseline:
     (0 or 1) and a warning: there is nothing to learn, and its validation scores will show it as collapsed.
     """
 
-    def __init__(self, *, char_ngram_range: Sequence[int] = (2, 5), char_min_df: int = 2,
-                 word_ngram_range: Sequence[int] = (1, 2), word_min_df: int = 1, sublinear_tf: bool = True,
-                 C: float = 10.0, class_weight: str | None = "balanced", max_iter: int = 2000,
-                 solver: str = "lbfgs"):
+    # The signature is the config's schema: conf/baseline/*.yaml is checked against these types and ranges
+    # (baselines/settings.py) before any data is read.
+    def __init__(self, *, char_ngram_range: IntPair = (2, 5), char_min_df: PositiveInt = 2,
+                 word_ngram_range: IntPair = (1, 2), word_min_df: PositiveInt = 1, sublinear_tf: Bool = True,
+                 C: Annotated[float, Field(gt=0)] = 10.0, class_weight: Literal["balanced", None] = "balanced",
+                 max_iter: PositiveInt = 2000, solver: Text = "lbfgs"):
         if class_weight not in ("balanced", None):
             raise ValueError(f"class_weight must be 'balanced' or null, got {class_weight!r}")
         self.char_ngram_range = tuple(int(n) for n in char_ngram_range)

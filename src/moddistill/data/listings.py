@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from moddistill.data.records import ReadReport, Row, read_records, record_id, unique_ids
+from moddistill.data.records import ReadMode, ReadReport, Row, read_records, record_id, unique_ids
+from moddistill.settings import Mapping_, Settings
 
 RENDER_VERSION = "listing-text-v1"
 RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"
@@ -156,3 +157,10 @@ def _attributes(row: Row, value: Any) -> dict[str, Any]:
         if v is not None and not isinstance(v, (str, int, float, bool)):
             raise row.error(f"attributes.{k}", "expected a flat mapping of scalars")
     return {k: v for k, v in value.items() if v is not None}
+
+
+class ReadSettings(Settings):
+    """How a script reads a listings file: what a bad row does, and the record's fields under other column names."""
+
+    on_error: ReadMode
+    columns: Mapping_

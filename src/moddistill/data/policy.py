@@ -16,6 +16,7 @@ import yaml
 from moddistill.data.listings import Listing, parse_listing
 from moddistill.data.records import Row, RowError
 from moddistill.errors import UserError
+from moddistill.settings import Settings, Text
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -228,3 +229,13 @@ def _examples(mapping: dict, key: str, pid: str, where: str, source: str, fail) 
         violates = () if lookalike else tuple(dict.fromkeys([pid, *also]))
         out.append(PolicyExample(listing, violates, text))
     return tuple(out)
+
+
+class PolicySettings(Settings):
+    """The ``policy`` config group: checked for shape here, for meaning by ``parse_policy`` when a script loads it."""
+
+    id: Text
+    version: Any
+    title: Text
+    description: Text
+    policies: Any

@@ -12,13 +12,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
 from moddistill.errors import UserError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ON_ERROR = ("raise", "skip")
+ReadMode = Literal[ON_ERROR]  # stop at the first bad row, or set bad rows aside and go on
 
 
 class RowError(UserError):

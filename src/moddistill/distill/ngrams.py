@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
-FITS = ("joint", "stacked")
+from moddistill.distill.settings import NGRAM_FITS as FITS
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from moddistill.distill.ngrams import NgramSpec
+from moddistill.distill.settings import POOLINGS
 
-POOLINGS = ("mean", "cls")
 # all-MiniLM-style encoders emit unit-length sentence embeddings; this scale gives a randomly initialised
 # linear head logits of a useful size from the first step.
 POOLED_SCALE = 10.0

@@ -31,10 +31,9 @@ from moddistill.data.records import read_records, record_id, write_jsonl
 from moddistill.errors import UserError
 from moddistill.fusion.operating_point import export_policy
 from moddistill.fusion.rules import signed_margins
+from moddistill.loop.settings import SELECTION_STRATEGIES as STRATEGIES
 from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.labels import read_teacher_labels
-
-STRATEGIES = ("uncertainty", "disagreement", "random")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 from moddistill.metrics.classification import flag, multilabel_metrics
 
@@ -182,6 +181,10 @@ def per_policy_thresholds(
 ) -> dict[str, float]:
     """The F1-maximising threshold per policy. A policy with fewer than ``min_positives`` validation positives
     keeps ``DEFAULT_THRESHOLD``: a threshold tuned on one or two examples would be noise."""
+    # here, not at the top: every script's config check reads STRATEGIES, and predict's path stays free of
+    # scikit-learn (tests/serving/test_onnx_runtime.py runs it with torch made unimportable, where sklearn fails)
+    from sklearn.metrics import precision_recall_curve
+
     y_true = np.asarray(y_true, dtype=int)
     scores = np.asarray(scores, dtype=float)
     out = {}

@@ -22,8 +22,8 @@ from moddistill.data.listings import RENDER_VERSION, Listing, read_listings, ren
 from moddistill.data.records import ReadReport
 from moddistill.errors import UserError
 from moddistill.serving.manifest import verify_export
+from moddistill.serving.settings import RUNTIMES
 
-RUNTIMES = ("auto", "torch", "onnx", "onnx_int8")
 _ONNX_FILE = {"onnx": "fp32", "onnx_int8": "int8"}
 
 

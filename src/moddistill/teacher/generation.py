@@ -38,10 +38,10 @@ from moddistill.teacher.labels import read_teacher_labels
 from moddistill.teacher.openai_backend import OpenAIBackend
 from moddistill.teacher.prompts import Prompt, PromptError, check_fields, policy_block
 from moddistill.teacher.requester import Misses, Requester, in_order
+from moddistill.teacher.settings import INTENTS
 
 log = logging.getLogger(__name__)
 
-INTENTS = ("lookalike", "violation")
 # the config keys that choose the requests (recorded in the summary)
 PLAN_KEYS = ("policies", "intents", "locales", "languages", "n_per_request", "limit")
 # what the model writes for each listing: the listing record's fields less the id (ours, from the content),

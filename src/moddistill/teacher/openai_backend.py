@@ -30,10 +30,10 @@ import httpx
 from moddistill.errors import UserError
 from moddistill.teacher.answers import NoAnswer
 from moddistill.teacher.prompts import Prompt
+from moddistill.teacher.settings import STRUCTURED_OUTPUT
 
 log = logging.getLogger(__name__)
 
-STRUCTURED_OUTPUT = ("json_schema", "json_object_schema", "json_object", "none")
 _PREFLIGHT = Prompt(({"role": "user", "content": 'Reply with the JSON object {"ok": true}.'},), (),
                    {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
                     "additionalProperties": False})

@@ -1,0 +1,39 @@
+"""The fused moderator's configs, typed: the routing rules (``fusion``), ``scripts/fuse.py`` and
+``scripts/moderate.py``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from moddistill.serving.settings import ScoreSettings
+from moddistill.settings import Bool, ExistingDir, ExistingFile, Fraction, Settings, Text, TextList
+from moddistill.teacher.settings import OpenAITeacherSettings, PromptSettings
+
+
+class FusionSettings(Settings):
+    llm_share: Fraction | None
+    target: Annotated[float, Field(gt=0, le=1)]
+    disagreement_margin: Annotated[float, Field(gt=0)]
+    always_human: TextList
+
+
+class FuseSettings(Settings):
+    export_dir: ExistingDir
+    llm_labels: ExistingFile
+    cases: ExistingFile | None
+    listings: ExistingFile | None
+    ids: Literal["validation", None]
+    teacher: OpenAITeacherSettings
+    fusion: FusionSettings
+
+
+class ModerateSettings(ScoreSettings):
+    export_dir: ExistingDir
+    input: ExistingFile
+    output: Text
+    cache: Text | None
+    progress: Bool
+    teacher: OpenAITeacherSettings
+    prompt: PromptSettings
