@@ -15,7 +15,7 @@ from moddistill.data.policy_cases import PolicyCase
 from moddistill.metrics.classification import calibration, flag, multilabel_metrics
 
 # what an evaluation writes to <run>/eval/<cases stem>/ beside its metrics.json (runs/run.py METRICS_FILE);
-# evaluate.py writes them, leaderboard.py reads them
+# evaluate.py writes them, leaderboard/collect.py reads them
 REPORT_FILE = "report.md"
 CASE_SCORES_FILE = "case_scores.jsonl"  # one row per case: expected, scores, flagged, language, kind, tags
 

@@ -1,22 +1,9 @@
-"""Every evaluation under a checkpoints root in one table per policy-case file: students, baselines and
-teachers judged on the same cases, with a bootstrap interval on macro-F1 so a small gap is not over-read,
-and each run's macro-F1 difference from the best baseline with a *paired* bootstrap interval (both scored on
-the same resampled cases), which tells whether a student beats the baseline far better than two overlapping
-intervals can.
-
-Reads only files (numpy, no torch): ``<run>/eval/<cases stem>/metrics.json`` and ``case_scores.jsonl``
-written by ``evaluation.evaluate``, and a run's own ``metrics.json`` (model, kind, parameters, training
-throughput, collapse check), ``config.yaml`` and ``error.json`` (a crashed sweep run).
-
-A training run is one draw: another seed (split and initialisation) or another CPU gives another figure. So runs
-of one *recipe* (the same resolved config but for the seed and where it was written) are also summarised in one
-row: the mean, spread and number of seeds, and each seed's difference from the baseline trained on that seed's rows
-(the same data, seed and threshold rule), paired on the cases.
-"""
+"""Finding every evaluation and run under a checkpoints root and turning each into a leaderboard row (its figures, its
+run's model and throughput, its recipe and seed, its difference from the reference baseline and from the baseline
+trained on its own rows), and the rows of one recipe into one row over its seeds."""
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import hashlib
 import json
@@ -29,26 +16,21 @@ import numpy as np
 import yaml
 
 from moddistill.errors import UserError
+from moddistill.evaluation.leaderboard.statistics import bootstrap_macro_f1, paired_macro_f1_difference
 from moddistill.evaluation.report import CASE_SCORES_FILE, LOOKALIKE_TAG
-from moddistill.metrics.classification import f1_from_counts
 from moddistill.runs.run import CONFIG_FILE, ERROR_FILE, EVAL_DIR, METRICS_FILE
 
-CONFIDENCE = 0.95
-HEAD_COLUMNS = ["run", "status", "kind", "model", "cases", "n", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high",
-                "vs_baseline", "vs_baseline_ci_low", "vs_baseline_ci_high", "micro_f1", "decision_accuracy",
-                "lookalike_false_reject", "inv_consistency", "dir_passed", "brier", "ece"]
-TAIL_COLUMNS = ["parameters", "train_samples_per_s", "listings_per_s", "collapsed", "recipe", "seed",
-                "vs_seed_baseline", "vs_seed_baseline_ci_low", "vs_seed_baseline_ci_high", "seed_baseline",
-                "seed_baseline_macro_f1"]
-RECIPE_COLUMNS = ["cases", "recipe", "label", "kind", "model", "seeds", "macro_f1_mean", "macro_f1_std", "macro_f1_min",
-                  "macro_f1_max", "vs_seed_baseline_mean", "seeds_above_baseline", "baseline_macro_f1_mean",
-                  "decision_accuracy_mean", "lookalike_false_reject_mean", "lookalike_false_reject_min",
-                  "lookalike_false_reject_max", "inv_consistency_mean", "runs"]
 # what does not make another recipe: the seed, where the run was written, whether it was evaluated or resumed
 NOT_RECIPE = ("seed", "output_dir", "resume_from", "evaluate")
+
+
 # what makes a baseline the same-seed reference of a student: the rows and the threshold rule
 SAME_ROWS = ("policy", "data", "teacher", "seed", "threshold_strategy", "max_false_reject")
+
+
 OK = "ok"
+
+
 NOT_EVALUATED = "not evaluated"
 
 
@@ -142,121 +124,6 @@ def _extreme(fn, values) -> float | None:
     return float(fn(values)) if values else None
 
 
-def bootstrap_macro_f1_samples(y_true: np.ndarray, y_preds: list[np.ndarray], *, resamples: int = 1000,
-                               seed: int = 0) -> np.ndarray:
-    """Macro-F1 of each of ``y_preds`` on ``resamples`` draws of the cases with replacement: (resamples, len(y_preds)).
-
-    Each resample is a vector of how often each case was drawn, so the per-policy counts are one matrix
-    product; every prediction is scored on the same draws (a paired comparison). With the same seed and the
-    same number of cases every call gets the same draws.
-    """
-    t = np.asarray(y_true, dtype=bool)
-    n = len(t)
-    if n == 0 or resamples <= 0:
-        return np.full((0, len(y_preds)), np.nan)
-    hits = [[x.astype(float) for x in (t & p, ~t & p, t & ~p)]  # (n, k) each: tp, fp, fn per case
-            for p in (np.asarray(y, dtype=bool) for y in y_preds)]
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // n)
-    macro = []
-    for start in range(0, resamples, chunk):
-        draws = rng.multinomial(n, np.full(n, 1 / n), size=min(chunk, resamples - start))  # (b, n)
-        macro.append(np.stack([f1_from_counts(*(draws @ h for h in counts)).mean(axis=1) for counts in hits], axis=1))
-    return np.concatenate(macro)
-
-
-def bootstrap_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, *, resamples: int = 1000, seed: int = 0,
-                       confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of macro-F1 over ``resamples`` draws of the cases with replacement."""
-    return _percentiles(bootstrap_macro_f1_samples(y_true, [y_pred], resamples=resamples, seed=seed)[:, 0],
-                        confidence)
-
-
-def paired_macro_f1_difference(y_true: np.ndarray, y_pred: np.ndarray, reference: np.ndarray, *,
-                               resamples: int = 1000, seed: int = 0,
-                               confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of macro-F1(y_pred) - macro-F1(reference), both scored on the same draws of the
-    cases: the errors two models share cancel, so the interval is much narrower than either model's own."""
-    samples = bootstrap_macro_f1_samples(y_true, [y_pred, reference], resamples=resamples, seed=seed)
-    return _percentiles(samples[:, 0] - samples[:, 1], confidence)
-
-
-def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def columns(rows: list[dict]) -> list[str]:
-    """The csv columns: the fixed ones, with one ``f1_<language>`` per language any row has, in order."""
-    langs = sorted({k for r in rows for k in r if k.startswith("f1_")})
-    return HEAD_COLUMNS + langs + TAIL_COLUMNS
-
-
-def leaderboard_markdown(rows: list[dict], *, root: str | Path = "", bootstrap: int = 1000, seed: int = 0,
-                         exclude: Sequence[str] = ()) -> str:
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["status"] == OK:
-            groups[r["cases"]].append(r)
-    others = [r for r in rows if r["status"] != OK]
-    lines = [f"# Leaderboard{f': {root}' if root else ''}", "",
-             f"Every evaluation found, one table per policy-case file, best macro-F1 first; runs without an "
-             f"evaluation follow each table. macro-F1 [low, high] is a bootstrap {CONFIDENCE:.0%} percentile "
-             f"interval over cases ({bootstrap} resamples of the cases, seed {seed}): a difference much smaller "
-             f"than the intervals are wide (0.01, say) is not one these cases can show, so do not over-read it. "
-             f"vs baseline is a run's macro-F1 minus the best baseline's on the same cases, with a paired bootstrap "
-             f"interval (both scored on the same resamples): an interval entirely above 0 is a win these cases "
-             f"show, one that straddles 0 is a tie."]
-    if exclude:
-        lines += ["", f"Not searched (`exclude`): {', '.join(f'`{p}`' for p in exclude)}."]
-    if not groups:
-        lines += ["", "No evaluations found (python scripts/evaluate.py checkpoint=... writes them)."]
-        if others:
-            lines += ["", *_table(others, [])]
-    for stem, group in groups.items():
-        langs = sorted({k for r in group for k in r if k.startswith("f1_")})
-        lines += ["", f"## {stem} ({', '.join(sorted({str(r['n']) for r in group}))} cases)", ""]
-        reference = _reference_baseline([r for r in group if r.get("vs_baseline") is not None])
-        if reference:
-            lines += [f"vs baseline: against `{reference['run']}`.", ""]
-        recipes = [r for r in recipe_rows(rows) if r["cases"] == stem]
-        if recipes:
-            lines += ["### By recipe, over seeds", "",
-                      "Runs of one recipe (the same config but for the seed) together: mean ± std [min, max] of "
-                      "macro-F1 over their seeds; vs same-seed baseline is the mean of each seed's difference from "
-                      "the baseline trained on that seed's rows, with how many of those paired intervals lie above "
-                      "0. One seed is one draw: compare recipes by these rows.", "", *_recipe_table(recipes), "",
-                      "### Every run", ""]
-        lines += _table(group + others, langs)
-    return "\n".join(lines) + "\n"
-
-
-def write_leaderboard(rows: list[dict], markdown: str, output: str | Path) -> tuple[Path, Path]:
-    """``<output>.csv`` (every row, every column), ``<output>_recipes.csv`` (one row per recipe over its seeds)
-    and ``<output>.md``."""
-    csv_path, md_path = Path(f"{output}.csv"), Path(f"{output}.md")
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_csv(csv_path, rows, columns(rows))
-    _write_csv(Path(f"{output}_recipes.csv"), recipe_rows(rows), RECIPE_COLUMNS)
-    md_path.write_text(markdown, encoding="utf-8")
-    return csv_path, md_path
-
-
-def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=cols)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({c: _csv_value(r.get(c)) for c in cols})
-    tmp.replace(path)
-
-
-# --- finding and reading runs ---------------------------------------------------------------------------
-
 def _walk(root: Path, exclude: Sequence[str] = ()) -> tuple[list[Path], set[Path]]:
     """Evaluation directories (<run>/eval/<stem>/ with metrics.json) and run directories under root, except
     those below a directory matching an ``exclude`` glob (on its path relative to root).
@@ -331,7 +198,7 @@ def _flags(eval_dir: Path, result: dict) -> tuple[tuple[str, ...], np.ndarray, n
     return tuple(str(r.get("id")) for r in rows), y_true, scores >= np.array([thresholds[p] for p in ids], dtype=float)
 
 
-def _reference_baseline(rows: list[dict]) -> dict | None:
+def reference_baseline(rows: list[dict]) -> dict | None:
     """The best-scoring baseline among ``rows`` (ties broken by run name, so the table names the one compared)."""
     baselines = [r for r in rows if r.get("kind") == "baseline" and r["macro_f1"] is not None]
     return max(baselines, key=lambda r: (r["macro_f1"], r["run"])) if baselines else None
@@ -344,7 +211,7 @@ def _compare_with_baseline(rows: list[dict], *, bootstrap: int, seed: int) -> No
     for r in rows:
         by_cases[r["cases"]].append(r)
     for group in by_cases.values():
-        reference = _reference_baseline([r for r in group if "_flags" in r])
+        reference = reference_baseline([r for r in group if "_flags" in r])
         if reference is None:
             continue
         ref_ids, ref_true, ref_pred = reference["_flags"]
@@ -452,79 +319,3 @@ def _rel(root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix() or "."
     except ValueError:
         return str(path)
-
-
-# --- rendering ------------------------------------------------------------------------------------------
-
-def _table(rows: list[dict], langs: list[str]) -> list[str]:
-    head = ["run", "kind", "model", "n", f"macro-F1 [{CONFIDENCE:.0%} CI]", "vs baseline [paired CI]", "micro-F1", "decision acc.",
-            "look-alikes rejected", "inv consistent", "dir passed", "Brier", "ECE",
-            *(f"F1 {lang[3:]}" for lang in langs), "parameters", "train samples/s", "listings/s", "collapsed", "status"]
-    align = ["---"] * 3 + ["---:"] * (len(head) - 5) + ["---"] * 2  # text left, figures right
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    for r in rows:
-        cells = [r["run"], r.get("kind"), r.get("model"), r.get("n"), _ci_cell(r), _difference_cell(r), *(
-            _fmt(r.get(c)) for c in ("micro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency",
-                                     "dir_passed", "brier", "ece", *langs)),
-            _count(r.get("parameters")), _fmt(r.get("train_samples_per_s"), 1), _fmt(r.get("listings_per_s"), 1),
-            {True: "**yes**", False: "no"}.get(r.get("collapsed"), ""), r["status"]]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return lines
-
-
-def _recipe_table(recipes: list[dict]) -> list[str]:
-    head = ["recipe (runs)", "kind", "model", "seeds", "macro-F1 mean ± std [min, max]", "vs same-seed baseline",
-            "its baselines' mean", "decision acc.", "look-alikes rejected [min, max]", "inv consistent", "id"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 7 + ["---"]) + "|"]
-    for r in recipes:
-        diff = "" if r["vs_seed_baseline_mean"] is None else f"{r['vs_seed_baseline_mean']:+.3f}"
-        if diff and r["seeds_above_baseline"]:
-            diff += f" ({r['seeds_above_baseline']} above 0)"
-        lookalike = _fmt(r["lookalike_false_reject_mean"])
-        if lookalike and r["seeds"] > 1:
-            lookalike += f" [{r['lookalike_false_reject_min']:.3f}, {r['lookalike_false_reject_max']:.3f}]"
-        cells = [r["label"], r["kind"], r["model"], r["seeds"],
-                 f"**{r['macro_f1_mean']:.3f}** ± {r['macro_f1_std']:.3f} [{r['macro_f1_min']:.3f}, "
-                 f"{r['macro_f1_max']:.3f}]", diff, _fmt(r["baseline_macro_f1_mean"]),
-                 _fmt(r["decision_accuracy_mean"]), lookalike, _fmt(r["inv_consistency_mean"]), r["recipe"]]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return lines
-
-
-def _ci_cell(r: dict) -> str:
-    if r.get("macro_f1") is None:
-        return ""
-    if r.get("macro_f1_ci_low") is None:
-        return f"**{r['macro_f1']:.3f}**"
-    return f"**{r['macro_f1']:.3f}** [{r['macro_f1_ci_low']:.3f}, {r['macro_f1_ci_high']:.3f}]"
-
-
-def _difference_cell(r: dict) -> str:
-    if r.get("vs_baseline") is None:
-        return ""
-    cell = f"{r['vs_baseline']:+.3f}"
-    if r.get("vs_baseline_ci_low") is not None and r["vs_baseline"] != 0:
-        cell += f" [{r['vs_baseline_ci_low']:+.3f}, {r['vs_baseline_ci_high']:+.3f}]"
-    return cell
-
-
-def _fmt(x, digits: int = 3) -> str:
-    return "" if x is None else f"{x:.{digits}f}"
-
-
-def _count(x) -> str:
-    if x is None:
-        return ""
-    return f"{x / 1e6:.1f}M" if x >= 1e6 else f"{int(x):,}"
-
-
-def _cell(x) -> str:
-    text = "" if x is None else str(x)
-    text = " ".join(text.split()).replace("|", "/")
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _csv_value(x):
-    if x is None:
-        return ""
-    return round(x, 4) if isinstance(x, float) else x
