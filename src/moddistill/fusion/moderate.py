@@ -24,7 +24,7 @@ from moddistill.fusion.operating_point import export_policy, load_rules
 from moddistill.fusion.rules import ROUTES, fuse, routed
 from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.cache import RequestCache
-from moddistill.teacher.labeling import (
+from moddistill.teacher.labeler import (
     Labeler,
     ListingError,
     api_key_from_env,

@@ -22,7 +22,7 @@ from moddistill.fusion.rules import FUSION_FILE, FusionRules, choose, frontier, 
 from moddistill.runs.run import VALIDATION_SCORES_FILE
 from moddistill.serving.manifest import write_manifest
 from moddistill.serving.runtime import ExportedModel
-from moddistill.teacher.labeling import estimated_cost
+from moddistill.teacher.labeler import estimated_cost
 from moddistill.teacher.labels import read_teacher_labels
 
 REPORT_FILE = "fusion_report.md"

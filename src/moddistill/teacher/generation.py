@@ -33,7 +33,7 @@ from moddistill.data.records import Row, RowError, read_records, record_id, uniq
 from moddistill.errors import UserError
 from moddistill.teacher.answers import AnswerError, NoAnswer, json_object
 from moddistill.teacher.cache import RequestCache
-from moddistill.teacher.labeling import api_key_from_env, estimated_cost, server_settings
+from moddistill.teacher.labeler import api_key_from_env, estimated_cost, server_settings
 from moddistill.teacher.labels import read_teacher_labels
 from moddistill.teacher.openai_backend import OpenAIBackend
 from moddistill.teacher.prompts import Prompt, PromptError, check_fields, policy_block
