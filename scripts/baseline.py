@@ -1,10 +1,11 @@
-"""Train a TF-IDF baseline on the student's training split, then score it on the policy cases:
+"""Train a baseline (TF-IDF by default; baseline=<conf/baseline/ file>) on the student's training split, then score it
+on the policy cases:
 python scripts/baseline.py [overrides] (see conf/baseline.yaml)."""
 
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.baselines.tfidf import train_baseline
+from moddistill.baselines.train import train_baseline
 from moddistill.cli import checked, run, sweep_jobs, user_errors
 from moddistill.evaluation.evaluate import evaluate_and_print
 

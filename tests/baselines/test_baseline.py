@@ -8,7 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from moddistill.baselines.tfidf import TfidfBaseline, load_baseline, train_baseline
+from moddistill.baselines.tfidf import TfidfBaseline
+from moddistill.baselines.train import Baseline, load_baseline, save_baseline, train_baseline
 from moddistill.distill.soft_logistic import soft_label_rows
 from moddistill.metrics.thresholds import select_thresholds
 from moddistill.runs.run import (
@@ -160,8 +161,82 @@ def test_a_policy_without_positives_scores_zero_with_a_warning(caplog, tmp_path)
     with caplog.at_level(logging.WARNING, logger="moddistill.baselines.tfidf"):
         model = TfidfBaseline().fit(TEXTS, labels, ["weapons", "counterfeits"])
     assert "counterfeits has no positive training labels" in caplog.text
-    loaded = load_baseline(model.save(tmp_path / BASELINE_FILE))
+    loaded = load_baseline(save_baseline(model, tmp_path / BASELINE_FILE))
     scores = loaded.predict_proba(TEXTS + ["never seen words"])
     assert scores.shape == (9, 2) and (scores[:, 1] == 0).all() and scores[:3, 0].min() > scores[3:8, 0].max()
     np.testing.assert_array_equal(scores, model.predict_proba(TEXTS + ["never seen words"]))
     assert loaded.predict_proba([]).shape == (0, 2)
+
+
+TOY_BASELINE = '''
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer
+
+
+class WordOddsBaseline:
+    """Per policy, the log-odds of each word among the teacher's positives against its negatives."""
+
+    name = "word-odds"
+
+    def __init__(self, *, alpha: float = 1.0):
+        self.alpha = alpha
+
+    @property
+    def n_features(self):
+        return len(self.vectorizer.vocabulary_)
+
+    def fit(self, texts, labels, policy_ids):
+        self.vectorizer = CountVectorizer(binary=True).fit(texts)
+        x = self.vectorizer.transform(texts)
+        y = (np.asarray(labels) >= 0.5).astype(float)
+        pos = (x.T @ y + self.alpha) / (y.sum(0) + 2 * self.alpha)
+        neg = (x.T @ (1 - y) + self.alpha) / ((1 - y).sum(0) + 2 * self.alpha)
+        self.weights = np.log(pos / neg)
+        self.bias = np.log((y.mean(0) + 1e-3) / (1 - y.mean(0) + 1e-3))
+        return self
+
+    def predict_proba(self, texts):
+        return 1 / (1 + np.exp(-(self.vectorizer.transform(list(texts)) @ self.weights + self.bias)))
+
+    def parameter_count(self):
+        return int(self.weights.size + self.bias.size)
+'''
+
+
+def test_a_baseline_from_outside_the_package_is_one_module_and_one_yaml_file(sample_slice, tmp_path, policy,
+                                                                            monkeypatch):
+    """A new baseline needs no edit to the package: its class on the path, conf/baseline/<name>.yaml in a config
+    directory Hydra searches, and scripts/baseline.py trains, checks, evaluates and writes it as a run that the
+    leaderboard lists beside the others."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "toy_baselines.py").write_text(TOY_BASELINE, encoding="utf-8")
+    (tmp_path / "conf" / "baseline").mkdir(parents=True)
+    (tmp_path / "conf" / "baseline" / "word_odds.yaml").write_text(
+        "_target_: toy_baselines.WordOddsBaseline\nalpha: 1.0\n", encoding="utf-8")
+    run_dir = tmp_path / "runs" / "word_odds"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    script = [sys.executable, "scripts/baseline.py", "baseline=word_odds", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
+    proc = subprocess.run(script + slice_overrides(sample_slice, run_dir), cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    assert metrics["kind"] == "baseline" and metrics["model"] == "word-odds"
+    assert metrics["features"] > 100 and metrics["parameters"]["total"] == (metrics["features"] + 1) * len(policy.ids)
+    monkeypatch.syspath_prepend(str(tmp_path))  # unpickling the saved model imports its class
+    assert isinstance(load_baseline(run_dir / BASELINE_FILE), Baseline)
+    evaluation = json.loads(next((run_dir / "eval").glob(f"*/{METRICS_FILE}")).read_text())
+    assert evaluation["n"] == len(read_jsonl(sample_slice["cases"])) and 0 < evaluation["macro_f1"] <= 1
+
+    from moddistill.evaluation.leaderboard import collect_leaderboard
+
+    rows = collect_leaderboard(tmp_path / "runs", bootstrap=0)
+    assert [(r["model"], r["kind"], r["status"]) for r in rows] == [("word-odds", "baseline", "ok")]
+
+    bad = subprocess.run(script + ["baseline.alpha=fast"] + slice_overrides(sample_slice, tmp_path / "bad"), cwd=ROOT,
+                         env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "config key baseline.alpha='fast': expected a number" in bad.stderr

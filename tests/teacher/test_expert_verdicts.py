@@ -100,7 +100,7 @@ def test_training_reads_verdicts_next_to_teacher_labels(sample_slice, tmp_path, 
 
 
 def test_the_baseline_trains_on_the_verdicts_too(sample_slice, tmp_path):
-    from moddistill.baselines.tfidf import train_baseline
+    from moddistill.baselines.train import train_baseline
 
     lid = read_jsonl(sample_slice["listings"])[0]["id"]
     verdicts = write_jsonl(tmp_path / "v.jsonl", [verdict(lid, ["wildlife"])])

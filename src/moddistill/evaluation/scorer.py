@@ -12,7 +12,7 @@ from moddistill.runs.run import BASELINE_FILE, Run
 def score_run(run: Run, texts: Sequence[str], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
     """Per-policy probabilities for rendered listing texts, whatever kind of model the run holds."""
     if run.kind == "baseline":
-        from moddistill.baselines.tfidf import load_baseline
+        from moddistill.baselines.train import load_baseline
 
         return load_baseline(run.dir / BASELINE_FILE).predict_proba(texts)
     from moddistill.distill.inference import score_texts

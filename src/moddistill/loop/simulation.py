@@ -164,7 +164,7 @@ def _round(settings: LoopSettings, compose: Compose, round_dir: Path, listings: 
     student, _ = evaluate_checkpoint(student_dir, policy_cases=settings.policy_cases)
     baseline_f1 = None
     if settings.baseline:
-        from moddistill.baselines.tfidf import train_baseline
+        from moddistill.baselines.train import train_baseline
 
         # the student's own data settings and seed: the baseline trains and picks thresholds on the same rows
         baseline_cfg = compose("baseline", [f"output_dir={baseline_dir}"])
