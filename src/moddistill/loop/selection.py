@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from omegaconf import DictConfig
@@ -46,8 +46,7 @@ class SelectionSettings:
     seed: int = 0
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        STRATEGIES.resolve(self.strategy)  # a built-in name or a plugin that imports; else a UserError
         if self.budget < 1:
             raise UserError(f"budget must be at least 1, got {self.budget}")
 
@@ -63,6 +62,77 @@ class Picked:
     def record(self, rank: int) -> dict:
         return {"strategy": self.strategy, "score": round(self.score, 6), "reason": self.reason, "rank": rank,
                 **({"policy": self.policy} if self.policy else {})}
+
+
+@dataclass
+class Ranking:
+    """A ranking strategy's verdict on the pool: the batch takes the highest ``score`` first (under quotas, skipping
+    near copies); a negative score is not rankable and is left to diversity."""
+
+    score: np.ndarray  # (n,)
+    about: np.ndarray  # (n,) index of the policy each listing's score is about (for the policy quota)
+    reasons: list[str]  # (n,) why, in words, written into the batch's rows
+
+
+@runtime_checkable
+class RankingStrategy(Protocol):
+    """Ranks the pool from the student's scores (``needs_scores``) and, where given, the teacher's labels."""
+
+    needs_scores: bool
+
+    def rank(self, scores: np.ndarray, teacher: np.ndarray | None, policy_ids: Sequence[str],
+             thresholds: Sequence[float], margins: np.ndarray) -> Ranking: ...
+
+
+@runtime_checkable
+class DrawingStrategy(Protocol):
+    """Draws the batch itself (no quotas, no diversity): the batch is exactly its draw."""
+
+    needs_scores: bool
+    reason: str
+
+    def draw(self, n: int, budget: int, seed: int) -> Sequence[int]: ...
+
+
+class Uncertainty:
+    """The listings nearest a threshold first: 1 on a threshold, toward 0 far from every one."""
+
+    needs_scores = True
+
+    def rank(self, scores, teacher, policy_ids, thresholds, margins) -> Ranking:
+        nearest = margins.argmin(axis=1)
+        return Ranking(1.0 / (1.0 + margins.min(axis=1)), nearest,
+                       [f"{policy_ids[j]} score {scores[i, j]:.3f}, threshold {thresholds[j]:.3f}"
+                        for i, j in enumerate(nearest)])
+
+
+class Disagreement:
+    """Where the student and the teacher disagree most; listings without a teacher label are left to diversity."""
+
+    needs_scores = True
+
+    def rank(self, scores, teacher, policy_ids, thresholds, margins) -> Ranking:
+        if teacher is None:
+            raise UserError("strategy=disagreement needs teacher labels for the pool (labels=...)")
+        gap = np.abs(scores - teacher)
+        has_label = ~np.isnan(gap).any(axis=1)
+        if not has_label.any():
+            raise UserError("strategy=disagreement: none of the pool's listings has a teacher label in labels=...")
+        gap = np.nan_to_num(gap, nan=-1)
+        about = np.where(has_label, gap.argmax(axis=1), margins.argmin(axis=1))
+        return Ranking(np.where(has_label, gap.max(axis=1), -1.0), about,
+                       [f"{policy_ids[j]}: student {scores[i, j]:.3f}, teacher {teacher[i, j]:.3f}" if has_label[i]
+                        else "no teacher label" for i, j in enumerate(about)])
+
+
+class Random:
+    """A uniform, seeded draw: the baseline every other strategy must beat."""
+
+    needs_scores = False
+    reason = "uniform random draw"
+
+    def draw(self, n: int, budget: int, seed: int) -> Sequence[int]:
+        return np.random.default_rng(seed).choice(n, size=budget, replace=False)
 
 
 def text_vectors(texts: Sequence[str]) -> np.ndarray:
@@ -84,30 +154,16 @@ def select_batch(
         raise UserError("the unlabelled pool is empty: nothing to select")
     if settings.budget > n:
         raise UserError(f"budget {settings.budget} is larger than the unlabelled pool ({n} listings)")
-    if settings.strategy == "random":
-        picks = [Picked(int(i), "random", 0.0, "uniform random draw", None)
-                 for i in np.random.default_rng(settings.seed).choice(n, size=settings.budget, replace=False)]
-        return picks, {"by_part": {"random": len(picks)}, "quota_relaxed": 0, "near_copies_skipped": 0}
+    strategy = STRATEGIES.resolve(settings.strategy)()
+    if isinstance(strategy, DrawingStrategy):
+        picks = [Picked(int(i), settings.strategy, 0.0, strategy.reason, None)
+                 for i in strategy.draw(n, settings.budget, settings.seed)]
+        return picks, {"by_part": {settings.strategy: len(picks)}, "quota_relaxed": 0, "near_copies_skipped": 0}
 
     margins = np.abs(signed_margins(scores, dict(zip(policy_ids, thresholds))))  # how far from flipping
     nearest = margins.argmin(axis=1)
-    if settings.strategy == "uncertainty":
-        ranking_score = 1.0 / (1.0 + margins.min(axis=1))  # 1 on a threshold, toward 0 far from every one
-        about = nearest
-        reasons = [f"{policy_ids[j]} score {scores[i, j]:.3f}, threshold {thresholds[j]:.3f}"
-                   for i, j in enumerate(nearest)]
-    else:
-        if teacher is None:
-            raise UserError("strategy=disagreement needs teacher labels for the pool (labels=...)")
-        gap = np.abs(scores - teacher)
-        has_label = ~np.isnan(gap).any(axis=1)
-        if not has_label.any():
-            raise UserError("strategy=disagreement: none of the pool's listings has a teacher label in labels=...")
-        gap = np.nan_to_num(gap, nan=-1)
-        about = np.where(has_label, gap.argmax(axis=1), nearest)
-        ranking_score = np.where(has_label, gap.max(axis=1), -1.0)
-        reasons = [f"{policy_ids[j]}: student {scores[i, j]:.3f}, teacher {teacher[i, j]:.3f}" if has_label[i]
-                   else "no teacher label" for i, j in enumerate(about)]
+    ranking = strategy.rank(scores, teacher, policy_ids, thresholds, margins)
+    ranking_score, about, reasons = ranking.score, ranking.about, ranking.reasons
 
     vectors = text_vectors([render_listing(x) for x in [*pool, *labelled]])
     pool_vectors, labelled_vectors = vectors[:n], vectors[n:]
@@ -223,7 +279,7 @@ def select_file(cfg: DictConfig) -> dict:
     scores = teacher = None
     policy_ids: list[str] = []
     thresholds: list[float] = []
-    if settings.strategy != "random":
+    if STRATEGIES.resolve(settings.strategy).needs_scores:
         if not cfg.export_dir:
             raise UserError(f"strategy={settings.strategy} needs the student: export_dir=...")
         exported = ExportedModel.load(cfg.export_dir, cfg.runtime)

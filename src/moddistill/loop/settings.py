@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from moddistill.data.policy import PolicySettings
+from moddistill.registry import Registry
 from moddistill.serving.settings import ScoreSettings
 from moddistill.settings import (
     Bool,
@@ -22,8 +23,14 @@ from moddistill.settings import (
     TextList,
 )
 
-# the listings nearest a threshold | where the student and the teacher disagree most | a uniform sample
-SELECTION_STRATEGIES = ("uncertainty", "disagreement", "random")
+# the listings nearest a threshold | where the student and the teacher disagree most | a uniform sample; or a plugin,
+# strategy=package.module:Name (a class with the SelectionStrategy methods, loop/selection.py)
+SELECTION_STRATEGIES = Registry("selection strategy", {
+    "uncertainty": "moddistill.loop.selection:Uncertainty",
+    "disagreement": "moddistill.loop.selection:Disagreement",
+    "random": "moddistill.loop.selection:Random",
+})
+SelectionStrategyName = SELECTION_STRATEGIES.setting()
 Similarity = Annotated[float, Field(gt=0, le=1)]
 Share = Annotated[float, Field(gt=0, le=1)]
 
@@ -41,7 +48,7 @@ class SelectBatchSettings(ScoreSettings):
     budget: PositiveInt
     output: Text
     exclude: ExistingFiles
-    strategy: Literal[SELECTION_STRATEGIES]
+    strategy: SelectionStrategyName
     labels: ExistingFile | None
     diversity: Fraction
     max_similarity: Similarity
