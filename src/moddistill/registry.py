@@ -39,16 +39,17 @@ class Registry:
         except (ImportError, AttributeError) as e:
             raise UserError(f"{self.kind} {name!r}: cannot import {path} ({e})") from None
 
-    def wanted(self) -> str:
-        return f"one of {', '.join(map(repr, self.names))} or a plugin's import path package.module:Name"
+    def wanted(self, extra: tuple[str, ...] = ()) -> str:
+        return f"one of {', '.join(map(repr, (*extra, *self.names)))} or a plugin's import path package.module:Name"
 
-    def setting(self) -> Any:
-        """The config field type: a built-in name, or a plugin that imports (checked before any work starts)."""
+    def setting(self, extra: tuple[str, ...] = ()) -> Any:
+        """The config field type: a built-in name (or one of ``extra``, a name the caller handles itself, like
+        ``auto``), or a plugin that imports (checked before any work starts)."""
         def check(name: str) -> str:
-            if name in self._builtins:
+            if name in self._builtins or name in extra:
                 return name
             if not PLUGIN.fullmatch(name):
-                raise PydanticCustomError("moddistill", f"expected {self.wanted()}")
+                raise PydanticCustomError("moddistill", f"expected {self.wanted(extra)}")
             try:
                 self.resolve(name)
             except UserError as e:

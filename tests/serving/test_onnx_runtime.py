@@ -206,3 +206,48 @@ def test_runtime_benchmark_compares_every_runtime_with_torch_fp32(exported, samp
     assert [r["runtime"] for r in runs] == ["torch", "onnx_int8"] and runs[0]["speedup_vs_torch"] == 1.0
     table = format_runtimes(result, runs, sample_slice["cases"])
     assert "| onnx_int8 |" in table and "runtime=onnx_int8:" in table
+
+
+TOY_RUNTIME = '''
+from moddistill.serving.runtime import OnnxScorer
+
+
+class MeanOfOnnx:
+    """The mean of the fp32 and int8 graphs' scores, where the export has both."""
+
+    def available(self, manifest):
+        return {"fp32", "int8"} <= set(manifest.get("onnx") or {})
+
+    def load(self, export_dir, manifest):
+        fp32, int8 = (OnnxScorer(export_dir, manifest, manifest["onnx"][k]) for k in ("fp32", "int8"))
+
+        class Scorer:
+            def score(self, texts, *, batch_size, progress=True):
+                return (fp32.score(texts, batch_size=batch_size, progress=progress)
+                        + int8.score(texts, batch_size=batch_size, progress=progress)) / 2
+
+        return Scorer()
+'''
+
+
+def test_a_runtime_from_outside_the_package_is_one_module(exported, sample_slice, tmp_path, monkeypatch, capsys):
+    """runtime=package.module:Name scores through a runtime that lives outside the package, in predict.py too; one
+    that this export cannot serve, or that does not import, is refused in one line."""
+    from tests.test_exit_codes import run_script
+
+    (tmp_path / "toy_runtimes.py").write_text(TOY_RUNTIME, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    listings, _ = read_listings(sample_slice["cases"])
+    mean = ExportedModel.load(exported, "toy_runtimes:MeanOfOnnx")
+    assert mean.runtime == "toy_runtimes:MeanOfOnnx"
+    expected = (ExportedModel.load(exported, "onnx").score(listings, progress=False)
+                + ExportedModel.load(exported, "onnx_int8").score(listings, progress=False)) / 2
+    np.testing.assert_allclose(mean.score(listings, progress=False), expected, atol=1e-6)
+
+    out = tmp_path / "pred.jsonl"
+    args = [f"export_dir={exported}", f"input={sample_slice['cases']}", f"output={out}"]
+    code, err = run_script("predict", args + ["runtime=toy_runtimes:MeanOfOnnx"], monkeypatch, capsys)
+    assert code == 0, err
+    assert len(read_jsonl(out)) == len(listings)
+    code, err = run_script("predict", args + ["runtime=toy_runtimes:Nope"], monkeypatch, capsys)
+    assert code == 2 and "config key runtime='toy_runtimes:Nope': cannot import toy_runtimes:Nope" in err

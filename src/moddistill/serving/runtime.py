@@ -22,29 +22,62 @@ from moddistill.data.listings import RENDER_VERSION, Listing, read_listings, ren
 from moddistill.data.records import ReadReport
 from moddistill.errors import UserError
 from moddistill.serving.manifest import verify_export
-from moddistill.serving.settings import RUNTIMES
+from moddistill.serving.settings import AUTO, RUNTIMES
 
-_ONNX_FILE = {"onnx": "fp32", "onnx_int8": "int8"}
+AUTO_ORDER = ("onnx_int8", "onnx", "torch")  # what runtime=auto picks: the first the export has
 
 
 class Scorer(Protocol):
     def score(self, texts: Sequence[str], *, batch_size: int, progress: bool = True) -> np.ndarray: ...
 
 
+class Runtime(Protocol):
+    """A way to score an export's listings: whether this export can be scored so, and its scorer."""
+
+    def available(self, manifest: dict) -> bool: ...
+
+    def load(self, export_dir: Path, manifest: dict) -> Scorer: ...
+
+
+class TorchRuntime:
+    """The export's transformers model (needs the ``train`` extra)."""
+
+    def available(self, manifest: dict) -> bool:
+        return True
+
+    def load(self, export_dir: Path, manifest: dict) -> Scorer:
+        return TorchScorer.load(export_dir, manifest)
+
+
+class OnnxFp32Runtime:
+    """The export's ONNX graph in onnxruntime (torch-free)."""
+
+    precision = "fp32"  # the manifest's key for its file under "onnx"
+
+    def available(self, manifest: dict) -> bool:
+        return bool((manifest.get("onnx") or {}).get(self.precision))
+
+    def load(self, export_dir: Path, manifest: dict) -> Scorer:
+        return OnnxScorer(export_dir, manifest, manifest["onnx"][self.precision])
+
+
+class OnnxInt8Runtime(OnnxFp32Runtime):
+    """The ONNX graph with its MatMul and Attention weights quantized to int8 (torch-free)."""
+
+    precision = "int8"
+
+
 def available_runtimes(manifest: dict) -> list[str]:
-    onnx = manifest.get("onnx") or {}
-    return ["torch"] + [name for name, key in _ONNX_FILE.items() if onnx.get(key)]
+    return [name for name in RUNTIMES.names if RUNTIMES.resolve(name)().available(manifest)]
 
 
 def resolve_runtime(manifest: dict, runtime: str, export_dir: Path) -> str:
-    if runtime not in RUNTIMES:
-        raise UserError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    has = available_runtimes(manifest)
-    if runtime == "auto":
-        return next(r for r in ("onnx_int8", "onnx", "torch") if r in has)
-    if runtime not in has:
+    if runtime == AUTO:
+        has = available_runtimes(manifest)
+        return next(r for r in AUTO_ORDER if r in has)
+    if not RUNTIMES.resolve(runtime)().available(manifest):
         raise UserError(f"{export_dir}: runtime={runtime} needs a file this export does not have; it has: "
-                        f"{', '.join(has)} (re-export with onnx=true for the ONNX runtimes)")
+                        f"{', '.join(available_runtimes(manifest))} (re-export with onnx=true for the ONNX runtimes)")
     return runtime
 
 
@@ -63,11 +96,7 @@ class ExportedModel:
             raise UserError(f"{export_dir}: trained on inputs rendered as {manifest['render_version']!r}, "
                             f"this moddistill renders {RENDER_VERSION!r}")
         runtime = resolve_runtime(manifest, runtime, export_dir)
-        if runtime == "torch":
-            scorer = TorchScorer.load(export_dir, manifest)
-        else:
-            scorer = OnnxScorer(export_dir, manifest, manifest["onnx"][_ONNX_FILE[runtime]])
-        return cls(export_dir, manifest, runtime, scorer)
+        return cls(export_dir, manifest, runtime, RUNTIMES.resolve(runtime)().load(export_dir, manifest))
 
     @property
     def labels(self) -> list[str]:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from moddistill.data.listings import ReadSettings
+from moddistill.registry import Registry
 from moddistill.settings import Bool, ExistingDir, ExistingFile, PositiveInt, Text
 
-# auto: ONNX when the export has it, else torch | torch | onnx (fp32) | onnx_int8
-RUNTIMES = ("auto", "torch", "onnx", "onnx_int8")
+# torch | onnx (fp32) | onnx_int8, or a plugin runtime=package.module:Name (a Runtime class, serving/runtime.py);
+# the setting also takes auto: ONNX int8, else ONNX fp32, else torch, whichever the export has
+RUNTIMES = Registry("runtime", {
+    "torch": "moddistill.serving.runtime:TorchRuntime",
+    "onnx": "moddistill.serving.runtime:OnnxFp32Runtime",
+    "onnx_int8": "moddistill.serving.runtime:OnnxInt8Runtime",
+})
+AUTO = "auto"
+RuntimeName = RUNTIMES.setting(extra=(AUTO,))
 
 
 class ScoreSettings(ReadSettings):
     """Reading a listings file and scoring it with an export: what predict, moderate, drift and selection share."""
 
-    runtime: Literal[RUNTIMES]
+    runtime: RuntimeName
     batch_size: PositiveInt
 
 
