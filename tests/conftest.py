@@ -72,16 +72,14 @@ def sample_slice(tmp_path_factory) -> dict[str, Path]:
 SLICE_ONLY = ("data.policy_examples.weight=0", "data.contrast=[]")
 
 
+def slice_overrides(data: dict[str, Path], output_dir: Path, *extra: str) -> list[str]:
+    """A training run (student or baseline) on ``data``, a slice like ``sample_slice``'s, alone."""
+    return [f"data.listings={data['listings']}", f"teacher.labels={data['labels']}",
+            f"data.policy_cases={data['cases']}", *SLICE_ONLY, f"output_dir={output_dir}", *extra]
+
+
 def tiny_overrides(data: dict[str, Path], output_dir: Path, *extra: str) -> list[str]:
-    return [
-        "experiment=tiny",
-        f"data.listings={data['listings']}",
-        f"teacher.labels={data['labels']}",
-        f"data.policy_cases={data['cases']}",
-        *SLICE_ONLY,
-        f"output_dir={output_dir}",
-        *extra,
-    ]
+    return ["experiment=tiny", *slice_overrides(data, output_dir, *extra)]
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,8 @@ BAD = [
     ("train", "max_false_reject=1.5", "max_false_reject=1.5: expected a number in [0, 1]"),
     ("baseline", "threshold_strategy=shrunk", "threshold_strategy='shrunk': expected one of 'global', 'per_policy', "
                                               "'adaptive'"),
+    ("benchmark_thresholds", "rules=[global,best@0.1]", "rules[1]='best@0.1': expected one of 'global', 'per_policy'"),
+    ("benchmark_thresholds", "rules=[global@x]", "rules[0]='global@x': expected strategy[@max_false_reject], the cap"),
     ("train", "data.policy_examples.weight=-1", "data.policy_examples.weight=-1: expected an integer >= 0"),
     ("train", "data.contrast=[{listings:nope.jsonl,labels:nope.jsonl,weight:1}]",
      "data.contrast[0].listings='nope.jsonl': no such file"),

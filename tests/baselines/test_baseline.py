@@ -19,12 +19,7 @@ from moddistill.runs.run import (
     VALIDATION_SCORES_FILE,
     Run,
 )
-from tests.conftest import SLICE_ONLY, compose_config, read_jsonl
-
-
-def slice_overrides(data, output_dir, *extra) -> list[str]:
-    return [f"data.listings={data['listings']}", f"teacher.labels={data['labels']}",
-            f"data.policy_cases={data['cases']}", *SLICE_ONLY, f"output_dir={output_dir}", *extra]
+from tests.conftest import compose_config, read_jsonl, slice_overrides
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,13 @@ import json
 
 import pytest
 
-from moddistill.evaluation.rescore import parse_rule, rescore_run, rescore_table
+from moddistill.evaluation.rescore import rescore_run, rescore_table
+from moddistill.metrics.thresholds import ThresholdRule
 
 
 def test_rescoring_a_run_under_its_own_rule_gives_its_own_evaluation(tiny_run):
     evaluated = json.loads((tiny_run / "eval" / "cases" / "metrics.json").read_text())
-    own = rescore_run(tiny_run, parse_rule("global"), cases="cases")
+    own = rescore_run(tiny_run, ThresholdRule.parse("global"), cases="cases")
     assert own["macro_f1"] == pytest.approx(evaluated["macro_f1"])
     assert own["decision_accuracy"] == pytest.approx(evaluated["decision_accuracy"])
     (row,) = rescore_table([tiny_run], ["global"], cases="cases")
@@ -17,7 +18,9 @@ def test_rescoring_a_run_under_its_own_rule_gives_its_own_evaluation(tiny_run):
 
 
 def test_rules_parse_with_an_optional_cap():
-    assert (parse_rule("adaptive@0.1").strategy, parse_rule("adaptive@0.1").max_false_reject) == ("adaptive", 0.1)
-    assert parse_rule("global").max_false_reject is None
+    assert (ThresholdRule.parse("adaptive@0.1").strategy, ThresholdRule.parse("adaptive@0.1").max_false_reject) == ("adaptive", 0.1)
+    assert ThresholdRule.parse("global").max_false_reject is None
     with pytest.raises(ValueError, match="global"):
-        parse_rule("best")
+        ThresholdRule.parse("best")
+    with pytest.raises(ValueError, match=r"the cap a number in \[0, 1\]"):
+        ThresholdRule.parse("global@lots")

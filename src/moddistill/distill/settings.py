@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from moddistill.data.listings import ReadSettings
 from moddistill.data.policy import PolicySettings
 from moddistill.errors import ConfigError
-from moddistill.metrics.thresholds import STRATEGIES as THRESHOLD_STRATEGIES
+from moddistill.metrics.thresholds import THRESHOLD_STRATEGIES
 from moddistill.settings import (
     Bool,
     Count,
@@ -113,7 +113,7 @@ class RunSettings(Settings):
 
     experiment: Text
     seed: Int
-    threshold_strategy: Literal[THRESHOLD_STRATEGIES]
+    threshold_strategy: THRESHOLD_STRATEGIES.setting()
     max_false_reject: Fraction | None
     output_dir: Text
     evaluate: Bool

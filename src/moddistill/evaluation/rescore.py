@@ -20,12 +20,6 @@ from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
 from moddistill.runs.run import CONFIG_FILE, EVAL_DIR, METRICS_FILE, VALIDATION_SCORES_FILE
 
 
-def parse_rule(text: str) -> ThresholdRule:
-    """``global``, ``adaptive``, ``per_policy``, each optionally ``@<max_false_reject>`` (``global@0.05``)."""
-    strategy, _, cap = str(text).partition("@")
-    return ThresholdRule(strategy=strategy, max_false_reject=float(cap) if cap else None)
-
-
 def rescore_run(run_dir: str | Path, rule: ThresholdRule, cases: str = "marketplace_v1") -> dict:
     """The headline figures of ``run_dir`` on its ``cases`` evaluation under ``rule``."""
     run_dir = Path(run_dir)
@@ -59,7 +53,7 @@ def rescore_table(run_dirs: list[Path], rules: list[str], cases: str = "marketpl
     out = []
     for recipe, dirs in groups.items():
         for text in rules:
-            rows = [rescore_run(d, parse_rule(text), cases) for d in dirs]
+            rows = [rescore_run(d, ThresholdRule.parse(text), cases) for d in dirs]
             entry = {"recipe": recipe, "rule": text, "runs": len(rows)}
             for key in ("macro_f1", "decision_accuracy", "lookalike_false_reject", "inv_consistency"):
                 values = np.array([r[key] for r in rows], dtype=float)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from moddistill.data.policy import PolicySettings
+from moddistill.errors import UserError
+from moddistill.metrics.thresholds import ThresholdRule
 from moddistill.settings import (
     Count,
     ExistingDir,
@@ -38,8 +43,19 @@ class LeaderboardSettings(Settings):
     exclude: TextList
 
 
+def _threshold_rule(text: str) -> str:
+    try:
+        ThresholdRule.parse(text)
+    except UserError as e:
+        raise PydanticCustomError("moddistill", str(e).split(": ", 1)[1]) from None
+    return text
+
+
+ThresholdRuleText = Annotated[str, AfterValidator(_threshold_rule)]
+
+
 class BenchmarkThresholdsSettings(Settings):
     runs: TextList
     cases: Text
-    rules: TextList
+    rules: list[ThresholdRuleText]
 

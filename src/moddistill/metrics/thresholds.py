@@ -1,13 +1,15 @@
 """Decision thresholds, chosen on validation data (never on policy cases).
 
-Three strategies. ``global`` (the default): one threshold for every policy, the one that maximises validation
-macro-F1. ``per_policy``: the F1-maximising threshold of each policy. ``adaptive``: each policy's own F1-best
-threshold shrunk toward the global one by its support (``n / (n + shrinkage)`` of its own, where ``n`` is its
-validation positives), and the global one where it has fewer than ``min_positives``. A validation split of a few
-hundred listings holds about ten positives per policy, and a threshold tuned on ten examples is mostly noise: on the
-sample, one shared threshold raised policy-case macro-F1 by 0.03 to 0.08 over per-policy ones (README, "What decided
-the recipe"); but one threshold for a rare policy beside a common one sacrifices the rare one, which ``adaptive``
-avoids where the data can tell them apart.
+A threshold strategy turns validation labels and scores into one threshold per policy (``ThresholdStrategy``); the
+run's config names it (``threshold_strategy``), a built-in or a plugin ``package.module:Name``. Three are built in.
+``global`` (the default): one threshold for every policy, the one that maximises validation macro-F1.
+``per_policy``: the F1-maximising threshold of each policy. ``adaptive``: each policy's own F1-best threshold shrunk
+toward the global one by its support (``n / (n + shrinkage)`` of its own, where ``n`` is its validation positives),
+and the global one where it has fewer than ``min_positives``. A validation split of a few hundred listings holds
+about ten positives per policy, and a threshold tuned on ten examples is mostly noise: on the sample, one shared
+threshold raised policy-case macro-F1 by 0.03 to 0.08 over per-policy ones (README, "What decided the recipe"); but
+one threshold for a rare policy beside a common one sacrifices the rare one, which ``adaptive`` avoids where the data
+can tell them apart.
 
 On top of any strategy, ``max_false_reject`` caps the share of the validation split's allowed look-alikes (the
 policy's examples and contrast rows that land there) that any policy rejects: every threshold is raised to a
@@ -17,17 +19,35 @@ say little about look-alikes, so without it the chosen threshold sits far too lo
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
+from moddistill.errors import UserError
 from moddistill.metrics.classification import flag, multilabel_metrics
+from moddistill.registry import Registry
 
 DEFAULT_THRESHOLD = 0.5
-STRATEGIES = ("global", "per_policy", "adaptive")
 BOUNDS = (0.05, 0.95)
 STEP = 0.01
+
+THRESHOLD_STRATEGIES = Registry("threshold strategy", {
+    "global": "moddistill.metrics.thresholds:GlobalThreshold",
+    "per_policy": "moddistill.metrics.thresholds:PerPolicyThresholds",
+    "adaptive": "moddistill.metrics.thresholds:AdaptiveThresholds",
+})
+
+
+class ThresholdStrategy(Protocol):
+    """Built with no arguments. ``choose`` returns a threshold per policy id, within ``bounds`` so a lucky split
+    cannot flag (almost) everything or nothing, and a sentence per policy saying how it was chosen (``rules`` in
+    ``metrics.json``). ``y_true``: (n, k) 0/1 teacher labels; ``scores``: (n, k) the model's validation scores."""
+
+    def choose(self, y_true: np.ndarray, scores: np.ndarray, policy_ids: Sequence[str], *,
+               bounds: tuple[float, float]) -> tuple[dict[str, float], dict[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -37,17 +57,26 @@ class ThresholdRule:
 
     strategy: str = "global"
     max_false_reject: float | None = None
-    min_positives: int = 3
-    shrinkage: float = 20.0
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"threshold strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        THRESHOLD_STRATEGIES.resolve(self.strategy)  # a built-in name or a plugin that imports; else a UserError
 
     @classmethod
     def from_cfg(cls, cfg) -> "ThresholdRule":
         cap = cfg.get("max_false_reject")
         return cls(strategy=str(cfg.threshold_strategy), max_false_reject=None if cap is None else float(cap))
+
+    @classmethod
+    def parse(cls, text: str) -> "ThresholdRule":
+        """``strategy[@max_false_reject]``: ``global``, ``adaptive@0.05``, ``my_pkg.thresholds:Mine@0.1``."""
+        strategy, _, cap = str(text).partition("@")
+        try:
+            value = float(cap) if cap else None
+        except ValueError:
+            value = -1.0
+        if value is not None and not 0 <= value <= 1:
+            raise UserError(f"threshold rule {text!r}: expected strategy[@max_false_reject], the cap a number in [0, 1]")
+        return cls(strategy=strategy, max_false_reject=value)
 
 
 @dataclass
@@ -69,13 +98,11 @@ class ThresholdChoice:
 
 
 def select_thresholds(
-    y_true: np.ndarray, scores: np.ndarray, policy_ids: Sequence[str], *, strategy: str = "global",
-    min_positives: int = 3, bounds: tuple[float, float] = BOUNDS,
+    y_true: np.ndarray, scores: np.ndarray, policy_ids: Sequence[str], *,
+    strategy: str | ThresholdStrategy = "global", bounds: tuple[float, float] = BOUNDS,
 ) -> dict[str, float]:
-    """Thresholds per policy id by ``strategy`` alone, clipped to ``bounds`` so a lucky split cannot flag (almost)
-    everything or nothing."""
-    rule = ThresholdRule(strategy=strategy, min_positives=min_positives)
-    return choose_thresholds(y_true, scores, policy_ids, rule, bounds=bounds).thresholds
+    """Thresholds per policy id by ``strategy`` alone (a name, or a strategy built with other settings)."""
+    return _by_strategy(strategy, y_true, scores, policy_ids, bounds)[0]
 
 
 def choose_thresholds(
@@ -85,12 +112,7 @@ def choose_thresholds(
     """Thresholds by ``rule``; ``lookalikes`` marks the validation rows that are allowed look-alikes."""
     y_true = np.asarray(y_true, dtype=int)
     scores = np.asarray(scores, dtype=float)
-    shared = global_threshold(y_true, scores, policy_ids, bounds=bounds)
-    if rule.strategy == "global":
-        thresholds, rules = shared, {p: "global" for p in policy_ids}
-    else:
-        own = per_policy_thresholds(y_true, scores, policy_ids, min_positives=rule.min_positives, bounds=bounds)
-        thresholds, rules = _combine(y_true, own, shared, policy_ids, rule)
+    thresholds, rules = _by_strategy(rule.strategy, y_true, scores, policy_ids, bounds)
     choice = ThresholdChoice(thresholds, rules, dict(thresholds))
     mask = np.zeros(len(scores), dtype=bool) if lookalikes is None else np.asarray(lookalikes, dtype=bool)
     choice.lookalikes = int(mask.sum())
@@ -102,23 +124,65 @@ def choose_thresholds(
     return choice
 
 
-def _combine(y_true, own, shared, policy_ids, rule: ThresholdRule) -> tuple[dict[str, float], dict[str, str]]:
-    thresholds, rules = {}, {}
-    for i, pid in enumerate(policy_ids):
-        n = int(y_true[:, i].sum())
-        if n < rule.min_positives:
-            # per_policy keeps its historical 0.5 here; adaptive falls back to the shared threshold
-            fallback = DEFAULT_THRESHOLD if rule.strategy == "per_policy" else shared[pid]
-            thresholds[pid] = fallback
-            rules[pid] = f"{'default' if rule.strategy == 'per_policy' else 'global'} ({n} validation positives < " \
-                         f"{rule.min_positives})"
-        elif rule.strategy == "per_policy":
-            thresholds[pid], rules[pid] = own[pid], f"own ({n} validation positives)"
-        else:
-            w = n / (n + rule.shrinkage)
-            thresholds[pid] = round(w * own[pid] + (1 - w) * shared[pid], 4)
-            rules[pid] = f"shrunk: {w:.2f} x own {own[pid]:.2f} + {1 - w:.2f} x global {shared[pid]:.2f} ({n} positives)"
-    return thresholds, rules
+def _by_strategy(strategy: str | ThresholdStrategy, y_true, scores, policy_ids,
+                 bounds) -> tuple[dict[str, float], dict[str, str]]:
+    """The strategy's thresholds and reasons, checked: a plugin that misses a policy or goes out of [0, 1] fails
+    here, naming itself, not later as a KeyError in some report."""
+    impl = THRESHOLD_STRATEGIES.resolve(strategy)() if isinstance(strategy, str) else strategy
+    thresholds, rules = impl.choose(np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), policy_ids,
+                                    bounds=bounds)
+    bad = [p for p in policy_ids if not isinstance(thresholds.get(p), numbers.Real) or p not in rules
+           or not (math.isfinite(thresholds[p]) and 0 <= thresholds[p] <= 1)]
+    if bad:
+        raise UserError(f"threshold strategy {strategy!r}: no threshold in [0, 1] with a reason for "
+                        f"{', '.join(bad)}")
+    return {p: float(thresholds[p]) for p in policy_ids}, {p: str(rules[p]) for p in policy_ids}
+
+
+class GlobalThreshold:
+    def choose(self, y_true, scores, policy_ids, *, bounds):
+        return global_threshold(y_true, scores, policy_ids, bounds=bounds), {p: "global" for p in policy_ids}
+
+
+@dataclass(frozen=True)
+class PerPolicyThresholds:
+    """Each policy's own F1-best threshold; ``DEFAULT_THRESHOLD`` where it has fewer than ``min_positives``."""
+
+    min_positives: int = 3
+
+    def choose(self, y_true, scores, policy_ids, *, bounds):
+        own = per_policy_thresholds(y_true, scores, policy_ids, min_positives=self.min_positives, bounds=bounds)
+        rules = {}
+        for i, pid in enumerate(policy_ids):
+            n = int(y_true[:, i].sum())
+            rules[pid] = (f"default ({n} validation positives < {self.min_positives})" if n < self.min_positives
+                          else f"own ({n} validation positives)")
+        return own, rules
+
+
+@dataclass(frozen=True)
+class AdaptiveThresholds:
+    """Each policy's own threshold shrunk toward the global one by its support; the global one below
+    ``min_positives``."""
+
+    min_positives: int = 3
+    shrinkage: float = 20.0
+
+    def choose(self, y_true, scores, policy_ids, *, bounds):
+        shared = global_threshold(y_true, scores, policy_ids, bounds=bounds)
+        own = per_policy_thresholds(y_true, scores, policy_ids, min_positives=self.min_positives, bounds=bounds)
+        thresholds, rules = {}, {}
+        for i, pid in enumerate(policy_ids):
+            n = int(y_true[:, i].sum())
+            if n < self.min_positives:
+                thresholds[pid] = shared[pid]
+                rules[pid] = f"global ({n} validation positives < {self.min_positives})"
+            else:
+                w = n / (n + self.shrinkage)
+                thresholds[pid] = round(w * own[pid] + (1 - w) * shared[pid], 4)
+                rules[pid] = (f"shrunk: {w:.2f} x own {own[pid]:.2f} + {1 - w:.2f} x global {shared[pid]:.2f} "
+                              f"({n} positives)")
+        return thresholds, rules
 
 
 def lookalike_tradeoff(y_true, scores, policy_ids, thresholds, lookalikes, *, bounds=BOUNDS,
@@ -181,7 +245,7 @@ def per_policy_thresholds(
 ) -> dict[str, float]:
     """The F1-maximising threshold per policy. A policy with fewer than ``min_positives`` validation positives
     keeps ``DEFAULT_THRESHOLD``: a threshold tuned on one or two examples would be noise."""
-    # here, not at the top: every script's config check reads STRATEGIES, and predict's path stays free of
+    # here, not at the top: every script's config check reads this module, and predict's path stays free of
     # scikit-learn (tests/serving/test_onnx_runtime.py runs it with torch made unimportable, where sklearn fails)
     from sklearn.metrics import precision_recall_curve
 
