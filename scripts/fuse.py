@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> None:
         cfg.export_dir, cfg.llm_labels, cases=cfg.cases, listings=cfg.listings, ids=cfg.ids,
         llm_share=f.llm_share, target=None if f.llm_share is not None else f.target,
         disagreement_margin=f.disagreement_margin, always_human=list(f.always_human),
-        prices=OmegaConf.to_container(cfg.teacher.prices))
+        prices=OmegaConf.to_container(cfg.teacher.prices), rule=f.rule)
     k = result["kpis"]
     q = "macro_f1" if k["reference"] == "gold labels" else "agreement_with_llm_only"
     print(f"operating point: {rules.chosen['by']}")

@@ -4,6 +4,7 @@ moderator (moderate.py) against the loopback fault-injecting server."""
 import json
 import math
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -213,3 +214,67 @@ def test_moderate_needs_fusion_rules(tiny_run, sample_slice, tmp_path):
     with pytest.raises(UserError, match="no fusion rules in this export; choose them first with"):
         _moderate(tmp_path, export, sample_slice["cases"], "http://127.0.0.1:9/v1")
     assert json.loads((export / MANIFEST).read_text(encoding="utf-8")).get("fusion") is None
+
+
+TOY_RULE = '''
+import numpy as np
+
+
+class ProbabilityMargin:
+    """The plain difference of probabilities: a band of the same width around any threshold."""
+
+    def distance(self, scores, thresholds):
+        return scores - thresholds
+
+    def band(self, threshold, margin):
+        return max(threshold - margin, 0.0), min(threshold + margin, 1.0)
+'''
+
+
+def test_a_fusion_rule_from_outside_the_package_is_one_module(fused_export, sample_slice, policy, tmp_path,
+                                                              monkeypatch, capsys):
+    """fusion.rule=package.module:Name measures the student's certainty for fuse.py (frontier, operating point,
+    bands) and, recorded in the export's fusion.json, for moderate.py's routing; a rule that does not import is
+    refused in one line, and an export whose rule no longer imports names it."""
+    from moddistill.data.listings import read_listings
+    from moddistill.serving.runtime import ExportedModel
+    from tests.test_exit_codes import run_script
+
+    (tmp_path / "toy_rules.py").write_text(TOY_RULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source, llm, *_ = fused_export
+    export = tmp_path / "export"
+    shutil.copytree(source, export)
+    args = [f"export_dir={export}", f"llm_labels={llm}", f"cases={sample_slice['cases']}", "fusion.llm_share=0.5",
+            "fusion.disagreement_margin=0.45"]
+    code, err = run_script("fuse", args + ["fusion.rule=toy_rules:ProbabilityMargin"], monkeypatch, capsys)
+    assert code == 0, err
+    saved = json.loads((export / "fusion.json").read_text())
+    assert saved["rule"] == "toy_rules:ProbabilityMargin"
+    margin, thresholds = saved["margin"], saved["thresholds"]
+    assert {p: b for p, b in saved["bands"].items()} == {
+        p: [pytest.approx(max(t - margin, 0), abs=1e-6), pytest.approx(min(t + margin, 1), abs=1e-6)]
+        for p, t in thresholds.items()}
+    assert "routing rule toy_rules:ProbabilityMargin" in (export / "fusion_report.md").read_text()
+    verify_export(export)
+
+    listings, _ = read_listings(sample_slice["cases"])
+    scores = ExportedModel.load(export).score(listings, progress=False)
+    near = np.abs(scores - np.array([thresholds[p] for p in policy.ids])) < margin
+    expected = {x.id for x, r in zip(listings, near.any(axis=1)) if r}
+    logit_routed = {x.id for x, r in zip(listings, fuse(scores, None, FusionRules.from_dict(
+        {**saved, "rule": "logit_margin"})).routed) if r}
+    assert 0 < len(expected) < len(listings) and expected != logit_routed  # the rule, not the logit band, routes
+    title = {x.id: x.title for x in listings}
+    with FakeOpenAI(policy.ids) as fake:
+        summary, rows = _moderate(tmp_path, export, sample_slice["cases"], fake.url)
+        asked = {t for t in fake.counts if t != "<preflight>"}
+    assert asked == {title[i] for i in expected}
+    assert {i for i, r in rows.items() if r["decided_by"] != "student"} == expected
+
+    code, err = run_script("fuse", args + ["fusion.rule=toy_rules:Nope"], monkeypatch, capsys)
+    assert code == 2 and "config key fusion.rule='toy_rules:Nope': cannot import toy_rules:Nope" in err
+    (tmp_path / "toy_rules.py").unlink()  # the export's rule is no longer installed
+    monkeypatch.delitem(sys.modules, "toy_rules")
+    with pytest.raises(UserError, match=r"fusion rule 'toy_rules:ProbabilityMargin': cannot import"):
+        _moderate(tmp_path, export, sample_slice["cases"], "http://127.0.0.1:9")

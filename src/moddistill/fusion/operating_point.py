@@ -18,7 +18,7 @@ from moddistill.data.policy_cases import read_policy_cases
 from moddistill.data.records import read_jsonl_ids
 from moddistill.errors import UserError
 from moddistill.fusion.report import frontier_plot, fusion_report
-from moddistill.fusion.rules import FUSION_FILE, FusionRules, choose, frontier, kpis
+from moddistill.fusion.rules import DEFAULT_RULE, FUSION_FILE, FUSION_RULES, FusionRules, choose, frontier, kpis
 from moddistill.runs.run import VALIDATION_SCORES_FILE
 from moddistill.serving.manifest import write_manifest
 from moddistill.serving.runtime import ExportedModel
@@ -109,7 +109,7 @@ def cost_per_1000(k: dict, llm: dict, prices: dict, student_cpu_s_per_listing: f
 
 def fuse_export(export_dir: str | Path, llm_labels: str, *, cases: str | None, listings: str | None,
                 ids: str | None, llm_share: float | None, target: float | None, disagreement_margin: float,
-                always_human: list[str], prices: dict) -> tuple[FusionRules, dict, Path]:
+                always_human: list[str], prices: dict, rule: str = DEFAULT_RULE) -> tuple[FusionRules, dict, Path]:
     export_dir = Path(export_dir)
     exported = ExportedModel.load(export_dir)
     manifest = exported.manifest
@@ -123,13 +123,14 @@ def fuse_export(export_dir: str | Path, llm_labels: str, *, cases: str | None, l
     scores = exported.score(data.listings)
     cpu_per_listing = (time.process_time() - cpu) / len(data.listings)
 
-    base = FusionRules(list(policy.ids), dict(manifest["thresholds"]), 0.0, disagreement_margin, list(always_human))
+    base = FusionRules(list(policy.ids), dict(manifest["thresholds"]), 0.0, disagreement_margin, list(always_human),
+                       rule=rule)
     rows = frontier(scores, llm, data.gold, base)
     point, how = choose(rows, llm_share=llm_share, target=target, gold=data.gold is not None)
     rules = FusionRules(base.labels, base.thresholds, point["margin"], disagreement_margin, list(always_human),
                         chosen={"by": how, "llm_share": llm_share, "target": target, "on": data.source,
                                 "llm_labels": llm_info["file"], "llm_model": llm_info["model"],
-                                "figures": {k: v for k, v in point.items() if k != "per_policy_f1"}})
+                                "figures": {k: v for k, v in point.items() if k != "per_policy_f1"}}, rule=rule)
     k = kpis(scores, llm, data.gold, rules)
     k["cost_per_1000"] = cost_per_1000(k, llm_info, prices, cpu_per_listing)
     result = {"rules": rules.to_dict(), "kpis": k, "llm": llm_info, "frontier": rows, "runtime": exported.runtime}
@@ -151,4 +152,5 @@ def load_rules(export_dir: Path, manifest: dict) -> FusionRules:
     if rules.labels != manifest["labels"] or any(not math.isclose(rules.thresholds[p], manifest["thresholds"][p])
                                                  for p in rules.labels):
         raise UserError(f"{export_dir}: the fusion rules were chosen for other labels or thresholds; run fuse.py again")
+    FUSION_RULES.resolve(rules.rule)  # a rule that no longer imports fails here, before any listing is scored
     return rules

@@ -74,7 +74,7 @@ def fusion_report(result: dict, manifest: dict) -> str:
                   f"{format_share(r['agreement_with_llm_only'])} |" for r in shown]
     lines += ["", "Experts are not assumed right: an expert row counts at the LLM's decision where it answered, "
               "else the student's. Rules: `fusion.json` (covered by the export's manifest); "
-              f"disagreement margin {rules['disagreement_margin']} (logit), always-human policies: "
+              f"routing rule {rules['rule']}, disagreement margin {rules['disagreement_margin']}, always-human policies: "
               f"{', '.join(rules['always_human']) or 'none'}.", ""]
     return "\n".join(lines)
 

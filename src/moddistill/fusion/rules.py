@@ -1,7 +1,8 @@
 """Fusion: which listings the student settles alone, which go to the LLM, and which to human experts.
 
-Per policy, the student's score is read as a distance from its threshold in logit space. Within ``margin`` of
-the threshold the student is unsure of that policy; a listing with any unsure policy goes to the LLM, which
+Per policy, the student's score is read as a distance from its threshold, by the export's routing rule
+(``Certainty``; the built-in ``logit_margin``: in logit space, or a plugin ``package.module:Name``). Within ``margin``
+of the threshold the student is unsure of that policy; a listing with any unsure policy goes to the LLM, which
 decides those policies, while the student's confident decisions stand. A listing goes to the experts instead
 when the LLM gave no usable answer, when the LLM contradicts a decision the student is very sure of (beyond
 ``disagreement_margin``), or when it is flagged for a policy configured as always-human. One margin for every
@@ -16,31 +17,70 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from functools import cached_property
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from moddistill.metrics.classification import logit, multilabel_metrics
+from moddistill.registry import Registry
 
 FUSION_FILE = "fusion.json"
 ROUTES = ("student", "llm", "expert")
+DEFAULT_RULE = "logit_margin"
+# fusion.rule: the routing rules by name, or a plugin package.module:Name (a class with the Certainty methods)
+FUSION_RULES = Registry("fusion rule", {DEFAULT_RULE: "moddistill.fusion.rules:LogitMargin"})
+
+
+class Certainty(Protocol):
+    """How sure the student is of each decision; built with no arguments. The unit of the operating point's
+    ``margin`` and ``disagreement_margin``."""
+
+    def distance(self, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        """(n, k) scores and (k,) thresholds -> (n, k) signed distances: >= 0 exactly where the score is at or above
+        its threshold (the student flags it), and the further from 0 the surer."""
+
+    def band(self, threshold: float, margin: float) -> tuple[float, float]:
+        """The scores within ``margin`` of ``threshold``: (low, high), the student unsure in [low, high)."""
+
+
+class LogitMargin:
+    """logit(score) - logit(threshold): the same distance on either side of any threshold, unlike a band of
+    probabilities, so one margin fits a policy at 0.15 and one at 0.6."""
+
+    def distance(self, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        return logit(scores) - logit(np.asarray(thresholds))
+
+    def band(self, threshold: float, margin: float) -> tuple[float, float]:
+        if not math.isfinite(margin):
+            return 0.0, 1.0
+        t = float(logit(threshold))
+        return 1 / (1 + math.exp(-(t - margin))), 1 / (1 + math.exp(-(t + margin)))
+
 
 @dataclass
 class FusionRules:
     labels: list[str]
     thresholds: dict[str, float]
-    margin: float  # logit distance from a policy's threshold inside which the student is unsure of it
-    disagreement_margin: float  # the student is this sure (logit distance) and the LLM says otherwise: experts
+    margin: float  # distance (by ``rule``) from a policy's threshold inside which the student is unsure of it
+    disagreement_margin: float  # the student is this sure (distance) and the LLM says otherwise: experts
     always_human: list[str] = field(default_factory=list)
     chosen: dict = field(default_factory=dict)  # how this operating point was chosen, and its measured figures
+    rule: str = DEFAULT_RULE  # a FUSION_RULES name or plugin: how the distance is measured
+
+    @cached_property
+    def certainty(self) -> Certainty:
+        return FUSION_RULES.resolve(self.rule)()
+
+    def distance(self, scores: np.ndarray) -> np.ndarray:
+        """(n, k) the student's signed distance from each threshold, in ``labels`` order."""
+        return self.certainty.distance(scores, np.array([self.thresholds[p] for p in self.labels], dtype=float))
 
     def bands(self) -> dict[str, tuple[float, float]]:
         """Per policy (low, high): below low the student allows, at or above high it rejects, between: the LLM."""
         out = {}
         for p in self.labels:
-            t = float(logit(self.thresholds[p]))
-            low = 1 / (1 + math.exp(-(t - self.margin))) if math.isfinite(self.margin) else 0.0
-            high = 1 / (1 + math.exp(-(t + self.margin))) if math.isfinite(self.margin) else 1.0
+            low, high = self.certainty.band(self.thresholds[p], self.margin)
             out[p] = (round(low, 6), round(high, 6))
         return out
 
@@ -52,9 +92,10 @@ class FusionRules:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FusionRules":
+        """``rule`` defaults to the one rule older exports knew."""
         margin = float("inf") if d["margin"] == "inf" else float(d["margin"])
         return cls(list(d["labels"]), dict(d["thresholds"]), margin, float(d["disagreement_margin"]),
-                   list(d.get("always_human", [])), dict(d.get("chosen", {})))
+                   list(d.get("always_human", [])), dict(d.get("chosen", {})), str(d.get("rule", DEFAULT_RULE)))
 
 
 @dataclass
@@ -73,18 +114,18 @@ class Fused:
 
 def signed_margins(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     """(n, k) logit(score) - logit(threshold), in ``thresholds``' order: > 0 flagged, and how surely."""
-    return logit(scores) - logit(np.array(list(thresholds.values())))
+    return LogitMargin().distance(scores, np.array(list(thresholds.values())))
 
 
 def routed(scores: np.ndarray, rules: FusionRules) -> np.ndarray:
     """(n,) bool: the listings with a policy inside its band, which go to the LLM (all that routing needs)."""
-    return (np.abs(signed_margins(scores, rules.thresholds)) < rules.margin).any(axis=1)
+    return (np.abs(rules.distance(scores)) < rules.margin).any(axis=1)
 
 
 def fuse(scores: np.ndarray, llm_probs: np.ndarray | None, rules: FusionRules) -> Fused:
     """Route and decide. ``llm_probs``: (n, k) LLM probabilities, NaN rows where the LLM gave no answer (or
     None when the LLM was not asked, e.g. unreachable: every routed listing then goes to the experts)."""
-    margins = signed_margins(scores, rules.thresholds)
+    margins = rules.distance(scores)
     student = margins >= 0
     unsure = np.abs(margins) < rules.margin
     routed = unsure.any(axis=1)
@@ -122,9 +163,9 @@ def _quality(y_pred: np.ndarray, gold: np.ndarray | None, llm_only: np.ndarray, 
     return out
 
 
-def llm_only_decisions(scores: np.ndarray, llm_probs: np.ndarray, thresholds: dict) -> np.ndarray:
+def llm_only_decisions(scores: np.ndarray, llm_probs: np.ndarray, rules: FusionRules) -> np.ndarray:
     """What the LLM alone decides; where it gave no answer, the student's decision stands in."""
-    student = signed_margins(scores, thresholds) >= 0
+    student = rules.distance(scores) >= 0
     answered = ~np.isnan(llm_probs).any(axis=1)
     return np.where(answered[:, None], np.nan_to_num(llm_probs) >= 0.5, student)
 
@@ -133,12 +174,13 @@ def frontier(scores: np.ndarray, llm_probs: np.ndarray, gold: np.ndarray | None,
              points: int = 101) -> list[dict]:
     """Fused quality at a sweep of margins chosen so the LLM share runs from 0 to 100% in even steps."""
     labels = base.labels
-    nearest = np.abs(signed_margins(scores, base.thresholds)).min(axis=1)
+    nearest = np.abs(base.distance(scores)).min(axis=1)
     cuts = np.unique(np.concatenate([[0.0], np.quantile(nearest, np.linspace(0, 1, points)) + 1e-9, [np.inf]]))
-    llm_only = llm_only_decisions(scores, llm_probs, base.thresholds)
+    llm_only = llm_only_decisions(scores, llm_probs, base)
     rows = []
     for margin in cuts:
-        rules = FusionRules(labels, base.thresholds, float(margin), base.disagreement_margin, base.always_human)
+        rules = FusionRules(labels, base.thresholds, float(margin), base.disagreement_margin, base.always_human,
+                            rule=base.rule)
         fused = fuse(scores, llm_probs, rules)
         shares = {r: float(np.mean(fused.decided_by == r)) for r in ROUTES}
         rows.append({"margin": float(margin), "llm_share": float(np.mean(fused.routed)),
@@ -170,8 +212,8 @@ def kpis(scores: np.ndarray, llm_probs: np.ndarray, gold: np.ndarray | None, rul
     else against the LLM's own decisions (then "LLM-only" is the reference and scores 1 by definition)."""
     labels = rules.labels
     fused = fuse(scores, llm_probs, rules)
-    student = signed_margins(scores, rules.thresholds) >= 0
-    llm_only = llm_only_decisions(scores, llm_probs, rules.thresholds)
+    student = rules.distance(scores) >= 0
+    llm_only = llm_only_decisions(scores, llm_probs, rules)
     truth = gold if gold is not None else llm_only
     # a (listing, policy) decision is automatic when the student made it: the policy was not in its band and
     # the listing did not go to the experts

@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from moddistill.fusion.rules import FUSION_RULES
 from moddistill.serving.settings import ScoreSettings
 from moddistill.settings import Bool, ExistingDir, ExistingFile, Fraction, Settings, Text, TextList
 from moddistill.teacher.settings import OpenAITeacherSettings, PromptSettings
 
 
 class FusionSettings(Settings):
+    rule: FUSION_RULES.setting()
     llm_share: Fraction | None
     target: Annotated[float, Field(gt=0, le=1)]
     disagreement_margin: Annotated[float, Field(gt=0)]
