@@ -5,15 +5,15 @@ from omegaconf import DictConfig
 
 from moddistill.cli import checked, run, user_errors
 from moddistill.config import to_dict
-from moddistill.loop.simulation import LoopSettings, simulate, summarize
+from moddistill.loop.settings import LoopSimSettings
+from moddistill.loop.simulation import simulate, summarize
 
 
 @hydra.main(config_path="../conf", config_name="loop_sim", version_base="1.3")
 @user_errors
 @checked("loop_sim")
 def main(cfg: DictConfig) -> None:
-    settings = LoopSettings(**{**to_dict(cfg), "strategies": tuple(cfg.strategies),
-                               "train_overrides": tuple(cfg.train_overrides)})
+    settings = LoopSimSettings.model_validate(to_dict(cfg))
     results = simulate(settings, lambda name, overrides: hydra.compose(config_name=name, overrides=overrides))
     for r in results:
         baseline = "-" if r.baseline_macro_f1 is None else f"{r.baseline_macro_f1:.3f}"

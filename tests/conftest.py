@@ -72,6 +72,15 @@ def sample_slice(tmp_path_factory) -> dict[str, Path]:
 SLICE_ONLY = ("data.policy_examples.weight=0", "data.contrast=[]")
 
 
+def shipped_settings(model, script: str, **changes):
+    """``model`` (a settings model) with conf/<script>.yaml's defaults and ``changes``: a test names only what it
+    varies, and the defaults stay in the YAML file."""
+    import yaml
+
+    defaults = yaml.safe_load((CONF / f"{script}.yaml").read_text(encoding="utf-8"))
+    return model.model_validate({**{k: v for k, v in defaults.items() if k in model.model_fields}, **changes})
+
+
 def slice_overrides(data: dict[str, Path], output_dir: Path, *extra: str) -> list[str]:
     """A training run (student or baseline) on ``data``, a slice like ``sample_slice``'s, alone."""
     return [f"data.listings={data['listings']}", f"teacher.labels={data['labels']}",

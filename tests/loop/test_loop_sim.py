@@ -9,16 +9,18 @@ import json
 import pytest
 
 from moddistill.errors import UserError
-from moddistill.loop.simulation import LoopSettings, RoundResult, simulate, summarize
-from tests.conftest import compose_config
+from moddistill.loop.settings import LoopSimSettings
+from moddistill.loop.simulation import RoundResult, simulate, summarize
+from tests.conftest import compose_config, shipped_settings
 
 
 @pytest.fixture(scope="module")
 def simulated(sample_slice, tmp_path_factory):
     out = tmp_path_factory.mktemp("loop") / "sim"
-    settings = LoopSettings(listings=str(sample_slice["listings"]), labels=str(sample_slice["labels"]),
-                            policy_cases=str(sample_slice["cases"]), output_dir=str(out), start_fraction=0.25,
-                            round_fraction=0.125, rounds=2, experiment="tiny")
+    settings = shipped_settings(LoopSimSettings, "loop_sim", listings=str(sample_slice["listings"]),
+                                labels=str(sample_slice["labels"]), policy_cases=str(sample_slice["cases"]),
+                                output_dir=str(out), start_fraction=0.25, round_fraction=0.125, rounds=2,
+                                experiment="tiny")
     return settings, simulate(settings, compose_config)
 
 
@@ -72,8 +74,9 @@ def test_the_summary_finds_the_labels_at_which_a_strategy_reaches_randoms_final_
 
 
 def test_a_simulation_that_does_not_fit_the_listings_is_refused(sample_slice, tmp_path):
-    settings = LoopSettings(listings=str(sample_slice["listings"]), labels=str(sample_slice["labels"]),
-                            policy_cases=str(sample_slice["cases"]), output_dir=str(tmp_path), start_fraction=0.5,
-                            round_fraction=0.2, rounds=5, experiment="tiny")
+    settings = shipped_settings(LoopSimSettings, "loop_sim", listings=str(sample_slice["listings"]),
+                                labels=str(sample_slice["labels"]), policy_cases=str(sample_slice["cases"]),
+                                output_dir=str(tmp_path), start_fraction=0.5, round_fraction=0.2, rounds=5,
+                                experiment="tiny")
     with pytest.raises(UserError, match="does not fit in 160 listings"):
         simulate(settings, compose_config)

@@ -13,12 +13,17 @@ import pytest
 
 from moddistill.data.listings import Listing, read_listings
 from moddistill.errors import UserError
-from moddistill.loop.selection import SelectionSettings, select_batch
-from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, write_jsonl
+from moddistill.loop.selection import select_batch
+from moddistill.loop.settings import SelectionSettings
+from tests.conftest import ROOT, SAMPLE_LISTINGS, read_jsonl, shipped_settings, write_jsonl
 from tests.test_exit_codes import run_script
 
 POLICIES = ["weapons", "drugs"]
 THRESHOLDS = [0.5, 0.5]
+
+
+def selection(**changes) -> SelectionSettings:
+    return shipped_settings(SelectionSettings, "select_batch", **changes)
 
 
 def listing(i: int, title: str, language: str = "en") -> Listing:
@@ -44,7 +49,7 @@ def test_uncertainty_takes_the_listings_nearest_a_threshold_first():
     scores = sure_scores(20)
     scores[[3, 11, 17], 0] = [0.49, 0.52, 0.45]  # weapons near its threshold
     scores[7, 1] = 0.5
-    picks, info = select_batch(pool, scores, POLICIES, THRESHOLDS, SelectionSettings(budget=4, diversity=0))
+    picks, info = select_batch(pool, scores, POLICIES, THRESHOLDS, selection(budget=4, diversity=0))
     assert [p.index for p in picks] == [7, 3, 11, 17]  # closest first
     assert picks[0].policy == "drugs" and "drugs score 0.500, threshold 0.500" in picks[0].reason
     assert all(p.strategy == "uncertainty" for p in picks) and info["by_part"] == {"uncertainty": 4}
@@ -57,7 +62,7 @@ def test_near_copies_are_skipped_so_a_batch_is_not_one_case_many_times():
     scores = sure_scores(len(pool))
     scores[:10, 0] = 0.5  # ten copies, all on the threshold
     scores[10:13, 0] = 0.4
-    picks, info = select_batch(pool, scores, POLICIES, THRESHOLDS, SelectionSettings(budget=4, diversity=0))
+    picks, info = select_batch(pool, scores, POLICIES, THRESHOLDS, selection(budget=4, diversity=0))
     assert [p.index for p in picks] == [0, 10, 11, 12]
     assert info["near_copies_skipped"] == 9
 
@@ -67,10 +72,10 @@ def test_language_and_policy_quotas_cap_their_share_of_the_batch():
     scores = sure_scores(40)
     scores[:20, 0] = 0.5  # every Thai listing is on the weapons threshold
     scores[20:30, 1] = 0.3
-    settings = SelectionSettings(budget=10, diversity=0, max_share={"language": 0.5, "policy": None})
+    settings = selection(budget=10, diversity=0, max_share={"language": 0.5, "policy": None})
     picks, _ = select_batch(pool, scores, POLICIES, THRESHOLDS, settings)
     assert sum(pool[p.index].language == "th" for p in picks) == 5
-    settings = SelectionSettings(budget=10, diversity=0, max_share={"language": None, "policy": 0.5})
+    settings = selection(budget=10, diversity=0, max_share={"language": None, "policy": 0.5})
     picks, info = select_batch(pool, scores, POLICIES, THRESHOLDS, settings)
     assert sum(p.policy == "weapons" for p in picks) == 5 and info["quota_relaxed"] == 0
 
@@ -78,7 +83,7 @@ def test_language_and_policy_quotas_cap_their_share_of_the_batch():
 def test_quotas_are_relaxed_and_counted_when_the_pool_cannot_meet_them():
     pool = distinct_pool(10, language=lambda i: "th")
     picks, info = select_batch(pool, sure_scores(10), POLICIES, THRESHOLDS,
-                               SelectionSettings(budget=6, diversity=0, max_share={"language": 0.5}))
+                               selection(budget=6, diversity=0, max_share={"language": 0.5, "policy": None}))
     assert len(picks) == 6 and info["quota_relaxed"] == 3
 
 
@@ -87,7 +92,7 @@ def test_diversity_picks_what_is_farthest_from_everything_labelled():
     pool = [listing(i, f"{w} model Z") for i, w in enumerate(WORDS[:10])]  # copies of labelled listings
     pool.append(listing(50, "ผ้าไหมไทยทอมือ ลายโบราณ"))  # nothing like anything labelled
     picks, info = select_batch(pool, sure_scores(len(pool)), POLICIES, THRESHOLDS,
-                               SelectionSettings(budget=2, diversity=0.5, max_similarity=0.99), labelled=labelled)
+                               selection(budget=2, diversity=0.5, max_similarity=0.99), labelled=labelled)
     assert info["by_part"] == {"uncertainty": 1, "diversity": 1}
     diverse = next(p for p in picks if p.strategy == "diversity")
     assert diverse.index == 10 and "cosine distance" in diverse.reason
@@ -100,15 +105,15 @@ def test_disagreement_ranks_by_the_gap_between_student_and_teacher():
     teacher[4, 1], teacher[2, 0] = 0.99, 0.6
     teacher[5] = np.nan  # no teacher label: never ranked by disagreement
     picks, _ = select_batch(pool, student, POLICIES, THRESHOLDS,
-                            SelectionSettings(budget=2, strategy="disagreement", diversity=0), teacher=teacher)
+                            selection(budget=2, strategy="disagreement", diversity=0), teacher=teacher)
     assert [p.index for p in picks] == [4, 2]
     assert picks[0].reason == "drugs: student 0.010, teacher 0.990"
 
 
 def test_random_is_seeded_and_distinct():
     pool = distinct_pool(30)
-    a, _ = select_batch(pool, None, POLICIES, THRESHOLDS, SelectionSettings(budget=10, strategy="random", seed=3))
-    b, _ = select_batch(pool, None, POLICIES, THRESHOLDS, SelectionSettings(budget=10, strategy="random", seed=3))
+    a, _ = select_batch(pool, None, POLICIES, THRESHOLDS, selection(budget=10, strategy="random", seed=3))
+    b, _ = select_batch(pool, None, POLICIES, THRESHOLDS, selection(budget=10, strategy="random", seed=3))
     assert [p.index for p in a] == [p.index for p in b] and len({p.index for p in a}) == 10
 
 
@@ -118,7 +123,7 @@ def test_random_is_seeded_and_distinct():
 ])
 def test_impossible_batches_are_refused(budget, pool, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        select_batch(pool, sure_scores(len(pool)), POLICIES, THRESHOLDS, SelectionSettings(budget=budget))
+        select_batch(pool, sure_scores(len(pool)), POLICIES, THRESHOLDS, selection(budget=budget))
 
 
 @pytest.fixture(scope="module")

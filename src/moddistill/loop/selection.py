@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -32,23 +32,9 @@ from moddistill.errors import UserError
 from moddistill.fusion.operating_point import export_policy
 from moddistill.fusion.rules import signed_margins
 from moddistill.loop.settings import SELECTION_STRATEGIES as STRATEGIES
+from moddistill.loop.settings import SelectionSettings
 from moddistill.serving.runtime import ExportedModel
 from moddistill.teacher.labels import read_teacher_labels
-
-
-@dataclass(frozen=True)
-class SelectionSettings:
-    budget: int
-    strategy: str = "uncertainty"
-    diversity: float = 0.0  # share of the batch filled by k-center
-    max_similarity: float = 0.9  # a listing this similar (cosine) to one already picked is skipped
-    max_share: dict = field(default_factory=lambda: {"policy": 0.3, "language": 0.5})
-    seed: int = 0
-
-    def __post_init__(self):
-        STRATEGIES.resolve(self.strategy)  # a built-in name or a plugin that imports; else a UserError
-        if self.budget < 1:
-            raise UserError(f"budget must be at least 1, got {self.budget}")
 
 
 @dataclass
@@ -194,7 +180,7 @@ class _Batch:
 
     def _fits(self, i: int) -> bool:
         for kind, key in (("language", self.languages[i]), ("policy", self.policies[i])):
-            share = self.settings.max_share.get(kind)
+            share = getattr(self.settings.max_share, kind)
             if share is not None and self.count[kind].get(key, 0) + 1 > max(1, int(share * self.settings.budget)):
                 return False
         return True
@@ -273,9 +259,7 @@ def select_file(cfg: DictConfig) -> dict:
     if cfg.budget > len(unlabelled):
         raise UserError(f"budget {cfg.budget} is larger than the unlabelled pool: {len(unlabelled)} listings "
                         f"({len(pool)} in {cfg.pool}, {len(labelled)} already labelled)")
-    settings = SelectionSettings(budget=int(cfg.budget), strategy=cfg.strategy, diversity=float(cfg.diversity),
-                                 max_similarity=float(cfg.max_similarity), max_share=to_dict(cfg.max_share),
-                                 seed=int(cfg.seed))
+    settings = SelectionSettings.model_validate({key: to_dict(cfg[key]) for key in SelectionSettings.model_fields})
     scores = teacher = None
     policy_ids: list[str] = []
     thresholds: list[float] = []

@@ -42,18 +42,23 @@ class MaxShare(Settings):
     language: Share | None
 
 
-class SelectBatchSettings(ScoreSettings):
-    export_dir: ExistingDir | None
-    pool: ExistingFile
+class SelectionSettings(Settings):
+    """How a batch is picked: by ``select_batch.py`` and by each round of ``loop_sim.py``."""
+
     budget: PositiveInt
-    output: Text
-    exclude: ExistingFiles
     strategy: SelectionStrategyName
-    labels: ExistingFile | None
-    diversity: Fraction
-    max_similarity: Similarity
+    diversity: Fraction  # share of the batch filled by k-center
+    max_similarity: Similarity  # a listing this similar (cosine) to one already picked is skipped
     max_share: MaxShare
     seed: Int
+
+
+class SelectBatchSettings(ScoreSettings, SelectionSettings):
+    export_dir: ExistingDir | None
+    pool: ExistingFile
+    output: Text
+    exclude: ExistingFiles
+    labels: ExistingFile | None
     progress: Bool
 
 
@@ -108,7 +113,7 @@ class LoopSimSettings(Settings):
     start_fraction: Share
     round_fraction: Share
     rounds: PositiveInt
-    strategies: TextList
+    strategies: list[SelectionStrategyName]
     experiment: Text
     train_overrides: TextList
     baseline: Bool

@@ -29,7 +29,9 @@ from moddistill.errors import UserError
 from moddistill.evaluation.evaluate import evaluate_checkpoint
 from moddistill.evaluation.report import LOOKALIKE_TAG
 from moddistill.evaluation.scorer import score_run
-from moddistill.loop.selection import SelectionSettings, select_batch
+from moddistill.loop.selection import select_batch
+from moddistill.loop.settings import SELECTION_STRATEGIES as STRATEGIES
+from moddistill.loop.settings import LoopSimSettings, SelectionSettings
 from moddistill.plotting import pyplot
 from moddistill.runs.run import Run
 from moddistill.teacher.labels import read_teacher_labels
@@ -37,25 +39,6 @@ from moddistill.teacher.labels import read_teacher_labels
 log = logging.getLogger(__name__)
 Compose = Callable[[str, list], DictConfig]  # hydra.compose(config_name, overrides)
 RESULTS_FILE = "loop_sim.json"
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    listings: str
-    labels: str
-    policy_cases: str
-    output_dir: str
-    start_fraction: float = 0.2
-    round_fraction: float = 0.1
-    rounds: int = 5
-    strategies: tuple[str, ...] = ("uncertainty", "random")
-    experiment: str = "demo"
-    train_overrides: tuple[str, ...] = ()
-    baseline: bool = True
-    seed: int = 0
-    diversity: float = 0.0
-    max_similarity: float = 0.9
-    max_share: dict | None = None
 
 
 @dataclass
@@ -71,7 +54,7 @@ class RoundResult:
     run_dir: str
 
 
-def simulate(settings: LoopSettings, compose: Compose) -> list[RoundResult]:
+def simulate(settings: LoopSimSettings, compose: Compose) -> list[RoundResult]:
     """Run (or resume) the simulation into ``settings.output_dir``; ``compose`` builds the train and baseline
     configs (``hydra.compose``), so every round trains exactly as ``scripts/train.py`` would."""
     unknown = [s for s in settings.strategies if s not in ("uncertainty", "random")]
@@ -110,19 +93,19 @@ def simulate(settings: LoopSettings, compose: Compose) -> list[RoundResult]:
     return results
 
 
-def _choose(settings: LoopSettings, strategy: str, r: int, run: Run, listings: list[Listing], labelled: list[int],
+def _choose(settings: LoopSimSettings, strategy: str, r: int, run: Run, listings: list[Listing], labelled: list[int],
             budget: int, policy: Policy) -> list[int]:
     taken = set(labelled)
     pool_idx = [i for i in range(len(listings)) if i not in taken]
     pool = [listings[i] for i in pool_idx]
     scores = None
-    if strategy != "random":
+    if STRATEGIES.resolve(strategy).needs_scores:
         scores = score_run(run, [render_listing(x) for x in pool], desc=f"{strategy} round {r}: scoring the pool")
     thresholds = [run.thresholds[p] for p in policy.ids]
     picks, _ = select_batch(pool, scores, policy.ids, thresholds,
                             SelectionSettings(budget=budget, strategy=strategy, diversity=settings.diversity,
                                               max_similarity=settings.max_similarity,
-                                              max_share=settings.max_share or {}, seed=settings.seed + r),
+                                              max_share=settings.max_share, seed=settings.seed + r),
                             labelled=[listings[i] for i in labelled])
     return [pool_idx[p.index] for p in picks]
 
@@ -136,7 +119,7 @@ def _read_chosen(round_dir: Path, listings: list[Listing]) -> list[int] | None:
     return [index[i] for i in json.loads(path.read_text(encoding="utf-8"))]
 
 
-def _round(settings: LoopSettings, compose: Compose, round_dir: Path, listings: list[Listing], labels: dict,
+def _round(settings: LoopSimSettings, compose: Compose, round_dir: Path, listings: list[Listing], labels: dict,
            labelled: Sequence[int], strategy: str, r: int) -> RoundResult:
     """Train and score a student (and a baseline) on the labelled listings, unless a finished round is on disk."""
     done = round_dir / "result.json"
@@ -203,9 +186,9 @@ def summarize(results: Sequence[RoundResult]) -> dict:
     return summary
 
 
-def write_results(out: Path, settings: LoopSettings, results: Sequence[RoundResult]) -> None:
+def write_results(out: Path, settings: LoopSimSettings, results: Sequence[RoundResult]) -> None:
     summary = summarize(results)
-    (out / RESULTS_FILE).write_text(json.dumps({"settings": asdict(settings), "rounds": [asdict(r) for r in results],
+    (out / RESULTS_FILE).write_text(json.dumps({"settings": settings.model_dump(), "rounds": [asdict(r) for r in results],
                                                 "summary": summary}, indent=2), encoding="utf-8")
     (out / "loop_sim.md").write_text(results_table(results, summary), encoding="utf-8")
     curve_plot(results, out / "loop_sim.png")

@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from omegaconf import DictConfig
@@ -19,9 +19,10 @@ from moddistill.data.listings import Listing
 from moddistill.teacher.answers import Answer, NoAnswer, parse_answer
 from moddistill.teacher.cache import RequestCache
 from moddistill.teacher.labels import TeacherLabel
-from moddistill.teacher.openai_backend import OpenAIBackend, ServerSettings, TeacherError
+from moddistill.teacher.openai_backend import OpenAIBackend, TeacherError
 from moddistill.teacher.prompts import Prompt, PromptDesign
 from moddistill.teacher.requester import Misses, Requester, in_order
+from moddistill.teacher.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ class Labeler:
 
 
 def server_settings(teacher: DictConfig) -> ServerSettings:
-    return ServerSettings(**{f.name: to_dict(teacher[f.name]) for f in fields(ServerSettings)
-                             if teacher.get(f.name) is not None})
+    return ServerSettings.model_validate({key: to_dict(teacher[key]) for key in ServerSettings.model_fields})
 
 
 async def run_labeler(design, settings, api_key, key_source, cache, teacher, listings, *, progress):

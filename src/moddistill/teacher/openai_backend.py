@@ -30,7 +30,7 @@ import httpx
 from moddistill.errors import UserError
 from moddistill.teacher.answers import NoAnswer
 from moddistill.teacher.prompts import Prompt
-from moddistill.teacher.settings import STRUCTURED_OUTPUT
+from moddistill.teacher.settings import STRUCTURED_OUTPUT, ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +45,6 @@ class TeacherError(UserError, RuntimeError):
 
 class RequestFailed(NoAnswer):
     """One request that failed for good (after its retries)."""
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    base_url: str
-    model: str
-    concurrency: int = 8
-    timeout_s: float = 300.0
-    max_retries: int = 5
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    structured_output: str = "auto"
-    logprobs: bool = True
-    top_logprobs: int = 5
-    max_tokens: int = 512
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.structured_output not in ("auto",) + STRUCTURED_OUTPUT:
-            raise TeacherError(f"teacher.structured_output must be auto or one of {STRUCTURED_OUTPUT}, "
-                               f"got {self.structured_output!r}")
-        if self.concurrency < 1:
-            raise TeacherError(f"teacher.concurrency must be at least 1, got {self.concurrency}")
 
 
 class RateLimiter:

@@ -40,11 +40,11 @@ class ReplayTeacherSettings(Settings):
     expert_verdicts: ExistingFiles
 
 
-class OpenAITeacherSettings(Settings):
-    backend: Literal["openai"]
+class ServerSettings(Settings):
+    """How ``OpenAIBackend`` reaches the server and what every request asks for."""
+
     base_url: Text
     model: Text
-    api_key_env: Text | None
     concurrency: PositiveInt
     requests_per_minute: Positive | None
     tokens_per_minute: Positive | None
@@ -52,16 +52,23 @@ class OpenAITeacherSettings(Settings):
     max_retries: Count
     backoff_base_s: Annotated[float, Field(ge=0)]
     backoff_max_s: Annotated[float, Field(ge=0)]
-    parse_retries: Count
     structured_output: Literal[("auto", *STRUCTURED_OUTPUT)]
     logprobs: Bool
     top_logprobs: Annotated[int, Field(strict=True, ge=0, le=20)]
     max_tokens: PositiveInt
+    extra_body: Mapping_
+
+
+class OpenAITeacherSettings(ServerSettings):
+    """The server, and how the labeller asks it (samples, temperatures, retries of unusable answers) and prices it."""
+
+    backend: Literal["openai"]
+    api_key_env: Text | None
+    parse_retries: Count
     temperature: Temperature
     samples: PositiveInt
     sample_temperature: Temperature
     seed: Int | None
-    extra_body: Mapping_
     prices: Mapping_
 
 
