@@ -6,8 +6,9 @@ python scripts/audit.py decisions=OUT.jsonl sample=SAMPLE.jsonl verdicts=VERDICT
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
 from moddistill.config import path_list, policy_from_cfg, to_dict
+from moddistill.config_checks import checked
 from moddistill.errors import UserError
 from moddistill.loop.audit import REPORT_JSON, REPORT_MD, draw_sample, estimate, markdown
 

@@ -6,7 +6,8 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.baselines.train import train_baseline
-from moddistill.cli import checked, run, sweep_jobs, user_errors
+from moddistill.cli import run, sweep_jobs, user_errors
+from moddistill.config_checks import checked
 from moddistill.evaluation.evaluate import evaluate_and_print
 
 

@@ -7,7 +7,8 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.bench.pipeline import format_summary, inference, pipeline, summarize
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,8 @@ import hydra
 from omegaconf import DictConfig
 
 from moddistill.bench.runtimes import format_runtimes, measure_runtimes, predict_end_to_end
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 
 ROOT = Path(__file__).resolve().parents[1]
 

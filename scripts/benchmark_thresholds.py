@@ -7,7 +7,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.errors import UserError
 from moddistill.evaluation.rescore import format_rescore_table, rescore_table
 from moddistill.runs.run import VALIDATION_SCORES_FILE

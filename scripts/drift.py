@@ -6,7 +6,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.loop.drift import EXIT_DRIFT_ALERT, REPORT_FILE, drift_files
 
 

@@ -4,8 +4,9 @@ policy cases: python scripts/evaluate.py ... (conf/evaluate.yaml)."""
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
 from moddistill.config import policy_from_cfg
+from moddistill.config_checks import checked
 from moddistill.errors import UserError
 from moddistill.evaluation.evaluate import evaluate_checkpoint, evaluate_teacher_labels
 from moddistill.evaluation.report import markdown_summary

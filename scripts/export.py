@@ -5,7 +5,8 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.export.directory import export_run
 from moddistill.serving.manifest import MANIFEST
 

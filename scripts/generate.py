@@ -5,7 +5,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.teacher.generation import generate_file, report_file, report_lines
 
 

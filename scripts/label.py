@@ -4,7 +4,8 @@ input=LISTINGS output=LABELS.jsonl (see conf/label.yaml)."""
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.teacher.labeling import label_file
 
 

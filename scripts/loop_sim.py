@@ -3,8 +3,9 @@
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
 from moddistill.config import to_dict
+from moddistill.config_checks import checked
 from moddistill.loop.settings import LoopSimSettings
 from moddistill.loop.simulation import simulate, summarize
 

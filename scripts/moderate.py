@@ -4,7 +4,8 @@ teacher.model=NAME [prompt=...] [cache=...] (conf/moderate.yaml). The export nee
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.fusion.moderate import moderate_file
 
 

@@ -3,7 +3,8 @@
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.serving.runtime import predict_file
 
 

@@ -5,7 +5,8 @@ is first on sys.path, and that name would shadow the standard library's `select`
 import hydra
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, user_errors
+from moddistill.cli import run, user_errors
+from moddistill.config_checks import checked
 from moddistill.loop.selection import select_file
 
 

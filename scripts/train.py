@@ -5,7 +5,8 @@ import hydra
 from accelerate import PartialState
 from omegaconf import DictConfig
 
-from moddistill.cli import checked, run, sweep_jobs, user_errors
+from moddistill.cli import run, sweep_jobs, user_errors
+from moddistill.config_checks import checked
 from moddistill.distill.train import train
 from moddistill.evaluation.evaluate import evaluate_and_print
 

@@ -65,3 +65,13 @@ def test_predict_loads_neither_httpx_nor_the_labelling_stack():
             "or m.startswith(('moddistill.teacher.labeling', 'moddistill.teacher.openai_backend', 'moddistill.distill.train'))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_script_runner_imports_only_the_errors_module():
+    """cli.py catches every user error by its base class, so it needs no room of the package to do it."""
+    import subprocess
+    import sys
+
+    code = "import sys, moddistill.cli; print(sorted(m for m in sys.modules if m.startswith('moddistill')))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['moddistill', 'moddistill.cli', 'moddistill.errors']"

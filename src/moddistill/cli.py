@@ -23,7 +23,6 @@ from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from moddistill.config_checks import check_config
 from moddistill.errors import UserError
 
 # `${dirname:...}` in conf/hydra/default.yaml: a sweep job's overrides as one safe directory name
@@ -60,17 +59,6 @@ def user_errors(main):
 def _user_error(e: BaseException) -> None:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
-
-
-def checked(script: str):
-    """The task function runs only on a config that its script's settings model (``config_checks.SCRIPTS``) accepts."""
-    def decorate(main):
-        @functools.wraps(main)
-        def wrapper(cfg):
-            check_config(cfg, script)
-            return main(cfg)
-        return wrapper
-    return decorate
 
 
 def sweep_jobs(main):

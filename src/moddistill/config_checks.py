@@ -9,6 +9,8 @@ added to a YAML file without its setting fails there.
 
 from __future__ import annotations
 
+import functools
+
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.baselines.settings import BaselineRunSettings
@@ -57,3 +59,14 @@ def _missing_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
         elif isinstance(cfg[key], DictConfig):
             out += _missing_keys(cfg[key], name + ".")
     return out
+
+
+def checked(script: str):
+    """The task function runs only on a config that its script's settings model (``config_checks.SCRIPTS``) accepts."""
+    def decorate(main):
+        @functools.wraps(main)
+        def wrapper(cfg):
+            check_config(cfg, script)
+            return main(cfg)
+        return wrapper
+    return decorate
