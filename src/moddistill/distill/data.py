@@ -1,6 +1,6 @@
 """Training data: teacher labels (an expert's verdict in place of the teacher's) joined to listings, the policy's own
 examples and contrast sets beside them, the leakage guard against policy cases, the grouped validation split,
-tokenised datasets and their collator. Students and baselines share ``prepare_training_data``, so they train on
+perturbed copies of training rows (``data.augment``), tokenised datasets and their collator. Students and baselines share ``prepare_training_data``, so they train on
 exactly the same rows."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from moddistill.data.listings import Listing, read_listings, render_listing
 from moddistill.data.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
 from moddistill.data.policy import EXAMPLE_ID_PREFIX, Policy
 from moddistill.data.policy_cases import PolicyCase, read_policy_cases
+from moddistill.distill.augment import augment_rows
 from moddistill.distill.contrast import contrast_rows, policy_example_rows
 from moddistill.distill.ngrams import NgramSpec, ngram_bags, pad_bags
 from moddistill.errors import UserError
@@ -82,6 +83,12 @@ def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
     train_rows, val_rows, n_groups = grouped_split(labelled, val_fraction=float(cfg.data.validation_fraction),
                                                    seed=int(cfg.seed), group_threshold=float(cfg.data.group_threshold))
     origins = _origin_counts(train_rows, val_rows)
+    augment = to_dict(cfg.data.get("augment")) or {}  # a run from before the key: none
+    train_rows, augmented = augment_rows(train_rows, share=float(augment.get("share", 0.0)),
+                                         kinds=list(augment.get("kinds", [])), seed=int(cfg.seed))
+    if augmented.rows:
+        log.info("augmented: %d perturbed copies of training rows (%s)", augmented.rows,
+                 ", ".join(f"{k} {n}" for k, n in augmented.by_kind.items()))
     train_rows = [r for r in train_rows for _ in range(r.weight)]
     log.info("split: %d train (%d with weights), %d validation (%d allowed look-alikes), %d near-duplicate groups; "
              "by origin: %s", origins["all"]["train"], len(train_rows), len(val_rows),
@@ -95,7 +102,7 @@ def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
     report = {"listings": vars(read_report), "teacher_labels": vars(label_report), "expert_verdicts": expert_report,
               "join": vars(join_report), "policy_examples": {"weight": example_weight,
                                                              "rows": len(policy.examples) if example_weight else 0},
-              "contrast": contrast_report.sets, "leakage": vars(leakage), "train": len(train_rows),
+              "contrast": contrast_report.sets, "augment": vars(augmented), "leakage": vars(leakage), "train": len(train_rows),
               "validation": len(val_rows), "validation_lookalikes": sum(r.is_lookalike for r in val_rows),
               "origins": origins, "groups": n_groups,
               "sha256": {name: sha256_file(path) for name, path in files.items()}}

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from moddistill.data.listings import ReadSettings
 from moddistill.data.policy import PolicySettings
+from moddistill.distill.augment import PERTURBATIONS
 from moddistill.errors import ConfigError
 from moddistill.metrics.thresholds import THRESHOLD_STRATEGIES
 from moddistill.settings import (
@@ -29,6 +30,7 @@ from moddistill.settings import (
     Settings,
     Text,
     TextList,
+    distinct,
     wanted,
 )
 from moddistill.teacher.settings import ReplayTeacherSettings
@@ -49,6 +51,11 @@ class ContrastSet(Settings):
     weight: PositiveInt = 1
 
 
+class AugmentSettings(Settings):
+    share: Fraction
+    kinds: distinct(Literal[tuple(PERTURBATIONS)])
+
+
 class DataSettings(ReadSettings):
     listings: ExistingFile
     policy_cases: ExistingFile
@@ -57,6 +64,7 @@ class DataSettings(ReadSettings):
     leakage_threshold: Fraction
     policy_examples: PolicyExamples
     contrast: list[ContrastSet]
+    augment: AugmentSettings
 
 
 class NgramSettings(Settings):
