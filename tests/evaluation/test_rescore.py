@@ -16,11 +16,3 @@ def test_rescoring_a_run_under_its_own_rule_gives_its_own_evaluation(tiny_run):
     (row,) = rescore_table([tiny_run], ["global"], cases="cases")
     assert row["runs"] == 1 and row["macro_f1"] == pytest.approx(evaluated["macro_f1"])
 
-
-def test_rules_parse_with_an_optional_cap():
-    assert (ThresholdRule.parse("adaptive@0.1").strategy, ThresholdRule.parse("adaptive@0.1").max_false_reject) == ("adaptive", 0.1)
-    assert ThresholdRule.parse("global").max_false_reject is None
-    with pytest.raises(ValueError, match="global"):
-        ThresholdRule.parse("best")
-    with pytest.raises(ValueError, match=r"the cap a number in \[0, 1\]"):
-        ThresholdRule.parse("global@lots")

@@ -144,3 +144,61 @@ def test_a_cap_no_floor_can_keep_takes_the_floor_with_the_fewest_false_rejects()
     assert choice.floor is None  # the best floor does not bind: the shared threshold already sits above it
     assert "no floor keeps it (lowest 0.500" in choice.note
 
+
+def test_rules_parse_with_an_optional_cap_and_read_a_runs_config():
+    from omegaconf import OmegaConf
+
+    from moddistill.errors import UserError
+    from moddistill.metrics.thresholds import ThresholdRule
+
+    assert ThresholdRule.parse("adaptive@0.1") == ThresholdRule("adaptive", 0.1)
+    assert ThresholdRule.parse("global") == ThresholdRule("global", None)
+    assert ThresholdRule.parse("per_policy@0") == ThresholdRule("per_policy", 0.0)  # both ends of [0, 1] are caps
+    assert ThresholdRule.parse("global@1").max_false_reject == 1.0
+    with pytest.raises(UserError, match="threshold strategy 'best': expected one of 'global', 'per_policy'"):
+        ThresholdRule.parse("best@0.1")
+    for bad in ("global@lots", "global@1.5", "global@-0.1"):
+        with pytest.raises(UserError, match=rf"threshold rule '{bad}': expected strategy\[@max_false_reject\]"):
+            ThresholdRule.parse(bad)
+    cfg = OmegaConf.create({"threshold_strategy": "adaptive", "max_false_reject": 0.05})
+    assert ThresholdRule.from_cfg(cfg) == ThresholdRule("adaptive", 0.05)
+    assert ThresholdRule.from_cfg(OmegaConf.create({"threshold_strategy": "global", "max_false_reject": None})) == \
+        ThresholdRule("global", None)
+    assert ThresholdRule.from_cfg(OmegaConf.create({"threshold_strategy": "global"})).max_false_reject is None
+
+
+class Fixed:
+    """A strategy object returning whatever it was built with."""
+
+    def __init__(self, thresholds, rules):
+        self.thresholds, self.rules = thresholds, rules
+
+    def choose(self, y_true, scores, policy_ids, *, bounds):
+        return dict(self.thresholds), dict(self.rules)
+
+
+def test_a_strategys_answer_is_checked_and_put_in_policy_order():
+    from moddistill.errors import UserError
+
+    y, s = np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.2], [0.1, 0.8]])
+    why = {"a": "mine", "b": "mine"}
+    t = select_thresholds(y, s, ["a", "b"], strategy=Fixed({"b": np.float32(0.25), "a": 0, "z": 0.5}, why))
+    assert t == {"a": 0.0, "b": 0.25} and list(t) == ["a", "b"] and all(type(v) is float for v in t.values())
+    for thresholds, rules, missing in (({"a": 0.5}, why, "b"), ({"a": 0.5, "b": 1.5}, why, "b"),
+                                       ({"a": float("nan"), "b": 0.5}, why, "a"), ({"a": -0.1, "b": 0.5}, why, "a"),
+                                       ({"a": "0.5", "b": 0.5}, why, "a"), ({"a": 0.5, "b": 0.5}, {"a": "x"}, "b")):
+        with pytest.raises(UserError, match=rf"no threshold in \[0, 1\] with a reason for {missing}$"):
+            select_thresholds(y, s, ["a", "b"], strategy=Fixed(thresholds, rules))
+
+
+def test_a_choice_records_the_strategys_thresholds_before_the_floor():
+    from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
+
+    y = np.array([[1], [1], [0], [0], [0]])
+    s = np.array([[0.9], [0.8], [0.3], [0.85], [0.1]])  # the look-alike outscores a violation
+    choice = choose_thresholds(y, s, ["a"], ThresholdRule("global", max_false_reject=0.0),
+                               np.array([0, 0, 0, 1, 0]) > 0)
+    d = choice.to_dict()
+    assert d["strategy_thresholds"]["a"] == pytest.approx(0.31) and d["thresholds"]["a"] == d["floor"] == 0.86
+    assert d["lookalikes"] == 1 and d["lookalike_false_reject"] == 0.0 and d["rules"]["a"].startswith("global")
+
