@@ -141,7 +141,10 @@ def test_fuse_writes_rules_report_and_plot_into_the_export_under_its_hashes(fuse
 
 
 def test_fuse_refuses_labels_that_miss_listings_or_name_another_policy_version(fused_export, sample_slice, tmp_path):
-    export, llm, *_ = fused_export
+    import shutil
+
+    source, llm, *_ = fused_export
+    export = shutil.copytree(source, tmp_path / "export")  # fusing again rewrites fusion.json: the others' rules stay
     rows = read_jsonl(llm)
     kw = dict(cases=str(sample_slice["cases"]), listings=None, ids=None, llm_share=0.5, target=None,
               disagreement_margin=4.0, always_human=[], prices={})
