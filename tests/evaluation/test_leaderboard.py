@@ -295,3 +295,20 @@ def test_runs_of_one_recipe_are_summarised_over_seeds_against_their_same_seed_ba
     markdown = leaderboard_markdown(rows, root=root, bootstrap=100)
     assert markdown.index("### By recipe, over seeds") < markdown.index("| sweep/student/* | student |") \
         < markdown.index("### Every run")
+
+
+def test_a_config_key_added_later_does_not_split_a_recipe_unless_the_run_used_another_value(tmp_path):
+    """A run from before ``data.render`` and ``data.augment`` existed rendered v1 and augmented nothing: it is one
+    recipe with a later run that says so, and another recipe than a run rendering v2."""
+    root = tmp_path / "checkpoints"
+    data = {42: "{listings: a.jsonl}",
+            1: "{listings: a.jsonl, render: listing-text-v1, augment: {share: 0.0, kinds: [leetspeak, spacing, typo, "
+               "emoji]}}",
+            2: "{listings: a.jsonl, render: listing-text-v2, augment: {share: 0.0, kinds: [leetspeak, spacing, typo, "
+               "emoji]}}"}
+    for seed, section in data.items():
+        run = make_run(root / "sweep" / f"seed{seed}", {"model": "student", "kind": "student"})
+        (run / "config.yaml").write_text(f"experiment: demo\nseed: {seed}\ndata: {section}\n", encoding="utf-8")
+        write_eval(run, scores_with())
+    rows = {r["run"]: r for r in collect_leaderboard(root, bootstrap=0)}
+    assert rows["sweep/seed42"]["recipe"] == rows["sweep/seed1"]["recipe"] != rows["sweep/seed2"]["recipe"]

@@ -4,6 +4,7 @@ trained on its own rows), and the rows of one recipe into one row over its seeds
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import hashlib
 import json
@@ -23,6 +24,13 @@ from moddistill.runs.run import CONFIG_FILE, ERROR_FILE, EVAL_DIR, METRICS_FILE
 # what does not make another recipe: the seed, where the run was written, whether it was evaluated or resumed
 NOT_RECIPE = ("seed", "output_dir", "resume_from", "evaluate")
 
+
+# config keys added after runs were made, with what a run from before the key did: filled in before a run's recipe
+# is hashed, so a new key does not split one recipe's seeds across the commit that added it
+BEFORE_THE_KEY = {
+    ("data", "augment"): {"share": 0.0, "kinds": ["leetspeak", "spacing", "typo", "emoji"]},
+    ("data", "render"): "listing-text-v1",
+}
 
 # what makes a baseline the same-seed reference of a student: the rows and the threshold rule
 SAME_ROWS = ("policy", "data", "teacher", "seed", "threshold_strategy", "max_false_reject")
@@ -165,6 +173,7 @@ def _evaluation_row(root: Path, eval_dir: Path, *, bootstrap: int, seed: int) ->
     }
     config = _read_config(run_dir) if "teacher_labels" not in result else None
     if isinstance(config, dict):
+        config = _with_keys_from_before(config)
         row["recipe"] = _digest({k: v for k, v in config.items() if k not in NOT_RECIPE})
         row["seed"] = config.get("seed")
         row["_rows_key"] = _digest({k: config.get(k) for k in SAME_ROWS})
@@ -246,6 +255,14 @@ def _read_config(run_dir: Path):
         return yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
+
+
+def _with_keys_from_before(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    for (section, key), value in BEFORE_THE_KEY.items():
+        if isinstance(config.get(section), dict):
+            config[section].setdefault(key, value)
+    return config
 
 
 def _digest(value) -> str:
