@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.listings import Listing, read_listings, render_listing, rendering
 from moddistill.data.records import RowError
 from tests.conftest import read_jsonl, write_jsonl
 
@@ -110,3 +110,17 @@ def test_render_is_stable_and_carries_every_text_field():
     text = render_listing(x)
     assert text == "Pisau dapur stainless 8 inch\nHome & Kitchen > Knives | 89000 IDR | ID id\nTajam, gagang kayu."
     assert render_listing(Listing(**{**GOOD, "price": 12.5, "description": ""})).endswith("12.5 IDR | ID id")
+
+
+def test_the_renderings_differ_only_by_de_obfuscating_title_and_description():
+    x = Listing(**{**GOOD, "title": "OTF kn1fe, 4ut0m4tic", "description": "Pr3ss the sl1der, D2 st33l",
+                   "category": "K n 1 f e s"})
+    v1, v2 = render_listing(x, "listing-text-v1"), render_listing(x, "listing-text-v2")
+    assert v1.startswith("OTF kn1fe, 4ut0m4tic\nK n 1 f e s |")
+    assert v2 == "OTF knife, automatic\nK n 1 f e s | 89000 IDR | ID id\nPress the slider, D2 steel"
+    assert render_listing(x) == v2  # what new runs read
+    assert "de-obfuscated" in rendering("listing-text-v2").rules and "de-obfuscated" not in rendering(
+        "listing-text-v1").rules
+    with pytest.raises(ValueError, match=r"unknown listing rendering 'listing-text-v9'; this moddistill renders "
+                                         r"listing-text-v1, listing-text-v2"):
+        render_listing(x, "listing-text-v9")

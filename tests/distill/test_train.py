@@ -28,7 +28,7 @@ def test_run_writes_its_artifacts(tiny_run, policy):
     assert data["validation"] > 0 and data["groups"] <= 160
     assert set(metrics["thresholds"]) == set(policy.ids)
     assert all(0.05 <= t <= 0.95 for t in metrics["thresholds"].values())
-    assert metrics["render_version"] and metrics["provenance"]["torch"] == torch.__version__
+    assert metrics["render_version"] == "listing-text-v2" and metrics["provenance"]["torch"] == torch.__version__
     assert 0.0 <= metrics["validation"]["at_thresholds"]["macro_f1"] <= 1.0
     assert len(read_jsonl(tiny_run / "validation_scores.jsonl")) == data["validation"]
     assert (tiny_run.parent / "latest").resolve() == tiny_run.resolve()

@@ -25,6 +25,7 @@ class Split:
     report: dict
     teacher: np.ndarray
     lookalike: np.ndarray
+    render: str = "listing-text-v1"
 
     def labels(self, split: str) -> np.ndarray:
         assert split == "validation"
@@ -65,6 +66,7 @@ def test_a_run_is_finished_by_its_rule_with_its_scores_in_row_order(tmp_path, sp
     assert on_disk["thresholds"] == expected.thresholds
     assert on_disk["threshold_rule"]["strategy"] == "global" and on_disk["threshold_rule"]["max_false_reject"] == 0.1
     assert on_disk["kind"] == "student" and on_disk["model"] == "a student" and on_disk["data"] == data.report
+    assert on_disk["render_version"] == "listing-text-v1"  # the rendering the rows were read in, not the newest
     assert on_disk["encoder_weight"] == {"chosen": 0.5} and on_disk["resources"]["device"] == "cpu"
     assert "peak_rss_mb" in on_disk["resources"] and "git_commit" in on_disk["provenance"]
     rows = read_jsonl(run_dir / VALIDATION_SCORES_FILE)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from moddistill.bench.runtimes import encoder_flops, format_runtimes, measure_runtimes, predict_end_to_end
+from moddistill.data.deobfuscate import deobfuscate
 from moddistill.data.listings import Listing, read_listings, render_listing
 from moddistill.errors import UserError
 from moddistill.export.directory import export_run
@@ -126,11 +127,16 @@ def test_the_manifest_alone_reproduces_the_models_input_ids(exported, case_texts
 
     contract = json.loads((exported / MANIFEST).read_text(encoding="utf-8"))["input"]
     listings, texts = case_texts
-    listings = [*listings[:10], _long_listing()]
+    leet = [x for x in listings if deobfuscate(x.title) != x.title]
+    listings = [*listings[:10], *leet[:3], _long_listing()]
+    assert contract["render"]["version"] == "listing-text-v2" and leet
+    # the rules in words, which a port of data/deobfuscate.py follows
+    normalize = deobfuscate if "de-obfuscated: 1. three or more single letters" in contract["render"]["rules"] else str
 
     def render(x: Listing) -> str:  # the template and the rules, as a reader of the manifest implements them
         price = f"{x.price:.2f}".rstrip("0").rstrip(".")
-        text = contract["render"]["template"].format(**{**x.__dict__, "price": price})
+        fields = {**x.__dict__, "price": price, "title": normalize(x.title), "description": normalize(x.description)}
+        text = contract["render"]["template"].format(**fields)
         return text if x.description else text.rsplit("\n", 1)[0]
 
     tok = Tokenizer.from_file(str(exported / contract["tokenizer"]))

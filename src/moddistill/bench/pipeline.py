@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from moddistill.data.listings import read_listings, render_listing
+from moddistill.data.listings import read_listings
 from moddistill.distill.inference import encode, score_texts
 from moddistill.runs.run import EVAL_DIR, METRICS_FILE
 from moddistill.serving.runtime import ExportedModel
@@ -56,7 +56,7 @@ def pipeline(root: Path, experiment: str, train_overrides: Sequence[str], cases:
 def inference(export_dir: Path, listings_path: str, *, batch_size: int, latency_samples: int) -> dict:
     exported = ExportedModel.load(export_dir, "torch")  # the other runtimes: bench/runtimes.py
     listings, _ = read_listings(listings_path)
-    texts = [render_listing(x) for x in listings]
+    texts = [exported.render(x) for x in listings]
     max_length = exported.manifest["max_length"]
     model, tok = exported.scorer.model, exported.scorer.tokenizer
     score_texts(model, tok, texts[:batch_size], max_length=max_length, progress=False)  # warm-up

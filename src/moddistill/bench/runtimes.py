@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from moddistill.data.listings import render_listing
 from moddistill.data.policy import parse_policy
 from moddistill.data.policy_cases import read_policy_cases
 from moddistill.evaluation.report import evaluate_cases
@@ -101,7 +100,7 @@ def measure_runtimes(export_dir: Path, cases_path: Path, *, batch_size: int, lat
     policy = parse_policy(manifest["provenance"]["config"]["policy"], source=f"{export_dir}/moddistill.json")
     cases, _ = read_policy_cases(cases_path, policy)
     listings = [c.listing for c in cases]
-    texts = [render_listing(x) for x in listings]
+    texts = [probe.render(x) for x in listings]
     tok = probe.scorer.tokenizer
     lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=manifest["max_length"])["input_ids"]]
     encoder = probe.scorer.model.config.encoder

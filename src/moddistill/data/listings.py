@@ -1,8 +1,9 @@
 """The listing record (see ``shared/design/policy-taxonomy.md``), its validation, and its text rendering.
 
 ``render_listing`` is the single place that turns a listing into model input: training, evaluation,
-export and prediction all call it, and ``RENDER_VERSION`` is written into every checkpoint and export
-so a serving team can tell whether their inputs match what the model was trained on.
+export and prediction all call it. A run renders with one of ``RENDERINGS`` (``data.render``; new runs
+``RENDER_VERSION``), records the version in its metrics.json and its export's manifest, and everything that
+scores the model renders with that version, so a model trained before a new rendering keeps its inputs.
 """
 
 from __future__ import annotations
@@ -12,15 +13,34 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from moddistill.data.deobfuscate import DEOBFUSCATE_RULES, deobfuscate
 from moddistill.data.records import ReadMode, ReadReport, Row, read_records, record_id, unique_ids
 from moddistill.settings import Mapping_, Settings
 
-RENDER_VERSION = "listing-text-v1"
 RENDER_TEMPLATE = "{title}\n{category} | {price} {currency} | {market} {language}\n{description}"
-RENDER_RULES = ("price: fixed-point with 2 decimals, then trailing zeros and a trailing '.' removed (12.50 -> 12.5, "
-                "3.00 -> 3); an empty description drops the last line and the newline before it")
+_TEMPLATE_RULES = ("price: fixed-point with 2 decimals, then trailing zeros and a trailing '.' removed (12.50 -> "
+                   "12.5, 3.00 -> 3); an empty description drops the last line and the newline before it")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """One version of the model's input text: ``RENDER_TEMPLATE``, with ``normalize`` applied to the title and
+    the description first; ``rules`` says all of it in words, for the export's manifest."""
+
+    version: str
+    rules: str
+    normalize: Callable[[str], str] | None = None
+
+
+RENDERINGS = {r.version: r for r in (
+    Rendering("listing-text-v1", _TEMPLATE_RULES),
+    Rendering("listing-text-v2", f"{_TEMPLATE_RULES}; before the template, the title and the description are "
+                                 f"de-obfuscated: {DEOBFUSCATE_RULES}", deobfuscate),
+)}
+RENDER_VERSION = "listing-text-v2"  # what a run renders unless its config says otherwise (data.render)
+FIRST_RENDER_VERSION = "listing-text-v1"  # what runs from before data.render rendered
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MARKET = re.compile(r"^[A-Z]{2}$")
@@ -57,14 +77,23 @@ class Listing:
         return out
 
 
-def render_listing(listing: Listing) -> str:
-    """The model's input text for a listing (version ``RENDER_VERSION``: ``RENDER_TEMPLATE`` and ``RENDER_RULES``,
-    which the export's manifest carries so a service in any language can reproduce it)."""
+def render_listing(listing: Listing, version: str = RENDER_VERSION) -> str:
+    """The model's input text for a listing, as rendering ``version`` writes it (``RENDER_TEMPLATE`` and the
+    rendering's rules, which the export's manifest carries so a service in any language can reproduce it)."""
+    normalize = rendering(version).normalize or (lambda text: text)
     price = f"{listing.price:.2f}".rstrip("0").rstrip(".")
-    text = RENDER_TEMPLATE.format(title=listing.title, category=listing.category, price=price,
+    text = RENDER_TEMPLATE.format(title=normalize(listing.title), category=listing.category, price=price,
                                   currency=listing.currency, market=listing.market, language=listing.language,
-                                  description=listing.description)
+                                  description=normalize(listing.description))
     return text if listing.description else text[:-1]  # no description: no last line, no trailing newline
+
+
+def rendering(version: str) -> Rendering:
+    try:
+        return RENDERINGS[version]
+    except KeyError:
+        raise ValueError(f"unknown listing rendering {version!r}; this moddistill renders "
+                         f"{', '.join(RENDERINGS)}") from None
 
 
 def parse_listing(row: Row) -> Listing:

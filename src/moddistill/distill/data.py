@@ -18,7 +18,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from transformers import DataCollatorWithPadding
 
 from moddistill.config import path_list, policy_from_cfg, to_dict
-from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.listings import FIRST_RENDER_VERSION, RENDER_VERSION, Listing, read_listings, render_listing
 from moddistill.data.near_duplicates import duplicate_groups, near_duplicate_pairs, normalize_tokens
 from moddistill.data.policy import EXAMPLE_ID_PREFIX, Policy
 from moddistill.data.policy_cases import PolicyCase, read_policy_cases
@@ -38,13 +38,14 @@ class TrainingData:
     train: list[LabelledListing]
     validation: list[LabelledListing]
     report: dict  # counts for metrics.json["data"]
+    render: str = RENDER_VERSION  # the listing rendering the model reads (data.render)
 
     def labels(self, split: str) -> np.ndarray:
         rows = self.train if split == "train" else self.validation
         return np.array([r.label.vector(self.policy.ids) for r in rows], dtype=float).reshape(len(rows), -1)
 
     def texts(self, split: str) -> list[str]:
-        return [render_listing(r.listing) for r in (self.train if split == "train" else self.validation)]
+        return [render_listing(r.listing, self.render) for r in (self.train if split == "train" else self.validation)]
 
     def lookalikes(self, split: str) -> np.ndarray:
         """Which rows of the split are allowed look-alikes (from the policy's examples or a contrast set)."""
@@ -106,7 +107,7 @@ def prepare_training_data(cfg: DictConfig, run_dir: Path) -> TrainingData:
               "validation": len(val_rows), "validation_lookalikes": sum(r.is_lookalike for r in val_rows),
               "origins": origins, "groups": n_groups,
               "sha256": {name: sha256_file(path) for name, path in files.items()}}
-    return TrainingData(policy, train_rows, val_rows, report)
+    return TrainingData(policy, train_rows, val_rows, report, render=cfg.data.get("render", FIRST_RENDER_VERSION))
 
 
 def _refuse_shared_ids(rows: Sequence[LabelledListing]) -> None:
@@ -171,12 +172,12 @@ def grouped_split(
     return [examples[i] for i in train_idx], [examples[i] for i in val_idx], len(set(groups))
 
 
-def to_dataset(examples: Sequence[LabelledListing], policy_ids: Sequence[str], tokenizer, max_length: int,
+def to_dataset(data: TrainingData, split: str, tokenizer, max_length: int,
                ngram: NgramSpec | None = None) -> datasets.Dataset:
-    """Tokenised examples with float soft labels (and n-gram bags for a student with that channel); padding is
-    left to the collator (dynamic padding)."""
-    texts = [render_listing(e.listing) for e in examples]
-    columns = {"text": texts, "labels": [e.label.vector(tuple(policy_ids)) for e in examples]}
+    """A split's examples tokenised, with float soft labels (and n-gram bags for a student with that channel);
+    padding is left to the collator (dynamic padding)."""
+    texts = data.texts(split)
+    columns = {"text": texts, "labels": data.labels(split).tolist()}
     if ngram is not None:
         columns["ngram_ids"], columns["ngram_weights"] = ngram_bags(texts, ngram)
     ds = datasets.Dataset.from_dict(columns)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from moddistill.data.listings import ReadSettings
+from moddistill.data.listings import RENDERINGS, ReadSettings
 from moddistill.data.policy import PolicySettings
 from moddistill.distill.augment import PERTURBATIONS
 from moddistill.errors import ConfigError
@@ -65,6 +65,7 @@ class DataSettings(ReadSettings):
     policy_examples: PolicyExamples
     contrast: list[ContrastSet]
     augment: AugmentSettings
+    render: Literal[tuple(RENDERINGS)]
 
 
 class NgramSettings(Settings):

@@ -62,8 +62,8 @@ def train(cfg: DictConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     model = _base_model(cfg, run_dir, ids, state)
     max_length = int(cfg.model.max_length)
     ngram = model.config.ngram_spec
-    train_ds = to_dataset(data.train, ids, tokenizer, max_length, ngram)
-    val_ds = to_dataset(data.validation, ids, tokenizer, max_length, ngram)
+    train_ds = to_dataset(data, "train", tokenizer, max_length, ngram)
+    val_ds = to_dataset(data, "validation", tokenizer, max_length, ngram)
     if ngram is not None:
         model.ngram.fit_idf(train_ds["ngram_ids"])  # deterministic: a resumed run fits the same values
         if ngram.fit == "stacked":

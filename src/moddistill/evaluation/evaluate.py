@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from moddistill.data.listings import render_listing
 from moddistill.data.policy import Policy
 from moddistill.data.policy_cases import PolicyCase, read_policy_cases
 from moddistill.data.records import write_jsonl
@@ -49,7 +48,7 @@ def evaluate_checkpoint(
     cases_path = Path(policy_cases or run.cfg.data.policy_cases)
     cases, _ = read_policy_cases(cases_path, run.policy)
     started = time.perf_counter()
-    scores = score_run(run, [render_listing(c.listing) for c in cases], batch_size=batch_size, desc="policy cases")
+    scores = score_run(run, [c.listing for c in cases], batch_size=batch_size, desc="policy cases")
     seconds = time.perf_counter() - started
     result = evaluate_cases(cases, scores, run.policy.ids, resolve_thresholds(run.policy.ids, run.thresholds, thresholds))
     result["checkpoint"] = str(run.dir)

@@ -6,11 +6,14 @@ from typing import Sequence
 
 import numpy as np
 
+from moddistill.data.listings import Listing, render_listing
 from moddistill.runs.run import BASELINE_FILE, Run
 
 
-def score_run(run: Run, texts: Sequence[str], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
-    """Per-policy probabilities for rendered listing texts, whatever kind of model the run holds."""
+def score_run(run: Run, listings: Sequence[Listing], *, batch_size: int = 64, desc: str = "scoring") -> np.ndarray:
+    """Per-policy probabilities for listings, rendered as the run was trained on them, whatever kind of model
+    the run holds."""
+    texts = [render_listing(x, run.render_version) for x in listings]
     if run.kind == "baseline":
         from moddistill.baselines.train import load_baseline
 

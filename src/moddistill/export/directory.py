@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from moddistill.config import to_dict
-from moddistill.data.listings import RENDER_RULES, RENDER_TEMPLATE, RENDER_VERSION
+from moddistill.data.listings import RENDER_TEMPLATE, rendering
 from moddistill.distill.inference import score_texts
 from moddistill.distill.restore import load_student
 from moddistill.errors import UserError
@@ -57,7 +57,8 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
     evaluations = _evaluations(run.dir)
     baselines = _evaluations(_baseline_run(run))
     self_test = policy_self_test(run.policy, lambda texts: score_texts(
-        merged, tokenizer, texts, max_length=run.max_length, batch_size=32, desc="self-test"), run.thresholds)
+        merged, tokenizer, texts, max_length=run.max_length, batch_size=32, desc="self-test"), run.thresholds,
+        run.render_version)
 
     manifest = {
         "format": EXPORT_FORMAT,
@@ -66,10 +67,11 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
         "thresholds": run.thresholds,
         "threshold_source": f"chosen on the training run's validation split (strategy "
                             f"{run.cfg.get('threshold_strategy', 'per_policy')})",
-        "render_version": RENDER_VERSION,
+        "render_version": run.render_version,
         "max_length": run.max_length,
         "input": {
-            "render": {"version": RENDER_VERSION, "template": RENDER_TEMPLATE, "rules": RENDER_RULES},
+            "render": {"version": run.render_version, "template": RENDER_TEMPLATE,
+                       "rules": rendering(run.render_version).rules},
             "tokenizer": "tokenizer.json",
             "special_tokens": "added by tokenizer.json's post-processor; the file also holds the truncation below and "
                               "no padding",

@@ -11,21 +11,22 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from moddistill.data.listings import render_listing
+from moddistill.data.listings import RENDER_VERSION, render_listing
 from moddistill.data.policy import Policy
 
 SHOWN = 10
 
 
 def policy_self_test(policy: Policy, score: Callable[[Sequence[str]], np.ndarray],
-                     thresholds: dict[str, float]) -> dict:
-    """``score(texts)`` -> (n, labels) probabilities in ``policy.ids`` order. Returns the counts and the failures:
-    allowed examples any policy flags, and violating examples with a violated policy left unflagged."""
+                     thresholds: dict[str, float], render_version: str = RENDER_VERSION) -> dict:
+    """``score(texts)`` -> (n, labels) probabilities in ``policy.ids`` order, for the examples rendered as
+    ``render_version``. Returns the counts and the failures: allowed examples any policy flags, and violating
+    examples with a violated policy left unflagged."""
     examples = policy.examples
     if not examples:
         return {"examples": 0, "passed": True, "allowed": 0, "violating": 0, "allowed_rejected": [],
                 "violating_missed": []}
-    scores = np.asarray(score([render_listing(e.listing) for e in examples]), dtype=float)
+    scores = np.asarray(score([render_listing(e.listing, render_version) for e in examples]), dtype=float)
     t = np.array([thresholds[p] for p in policy.ids])
     flagged = scores >= t[None, :]
     rejected, missed = [], []

@@ -22,7 +22,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.config import policy_from_cfg
-from moddistill.data.listings import Listing, read_listings, render_listing
+from moddistill.data.listings import Listing, read_listings
 from moddistill.data.policy import Policy
 from moddistill.data.records import write_jsonl
 from moddistill.errors import UserError
@@ -100,7 +100,7 @@ def _choose(settings: LoopSimSettings, strategy: str, r: int, run: Run, listings
     pool = [listings[i] for i in pool_idx]
     scores = None
     if STRATEGIES.resolve(strategy).needs_scores:
-        scores = score_run(run, [render_listing(x) for x in pool], desc=f"{strategy} round {r}: scoring the pool")
+        scores = score_run(run, pool, desc=f"{strategy} round {r}: scoring the pool")
     thresholds = [run.thresholds[p] for p in policy.ids]
     picks, _ = select_batch(pool, scores, policy.ids, thresholds,
                             SelectionSettings(budget=budget, strategy=strategy, diversity=settings.diversity,

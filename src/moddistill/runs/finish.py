@@ -11,7 +11,6 @@ from typing import Protocol, Sequence
 import numpy as np
 from omegaconf import DictConfig
 
-from moddistill.data.listings import RENDER_VERSION
 from moddistill.data.policy import Policy
 from moddistill.data.records import write_jsonl
 from moddistill.metrics.classification import flag, multilabel_metrics
@@ -30,6 +29,7 @@ class SplitData(Protocol):
     policy: Policy
     validation: Sequence  # rows with ``.listing.id`` and ``.is_lookalike``
     report: dict
+    render: str  # the listing rendering the model was trained on
 
     def labels(self, split: str) -> np.ndarray: ...
 
@@ -62,7 +62,7 @@ def finish_run(run_dir: Path, cfg: DictConfig, data: SplitData, val_scores: np.n
         "run_dir": str(run_dir),
         **model,
         "policy": {"id": data.policy.id, "version": data.policy.version, "labels": list(ids)},
-        "render_version": RENDER_VERSION,
+        "render_version": data.render,
         "data": data.report,
         "train": train,
         "validation": {

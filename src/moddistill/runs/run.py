@@ -16,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from moddistill.config import load_config, to_dict
+from moddistill.data.listings import FIRST_RENDER_VERSION
 from moddistill.data.policy import Policy, parse_policy
 
 CONFIG_FILE = "config.yaml"
@@ -67,6 +68,11 @@ class Run:
     @property
     def thresholds(self) -> dict[str, float]:
         return self.metrics["thresholds"]
+
+    @property
+    def render_version(self) -> str:
+        """The listing rendering the run was trained on: every scorer of the run renders with it."""
+        return self.metrics.get("render_version", FIRST_RENDER_VERSION)
 
     @property
     def max_length(self) -> int:

@@ -18,7 +18,7 @@ from typing import Mapping, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from moddistill.data.listings import RENDER_VERSION, Listing, read_listings, render_listing
+from moddistill.data.listings import RENDERINGS, Listing, read_listings, render_listing
 from moddistill.data.records import ReadReport
 from moddistill.errors import UserError
 from moddistill.serving.manifest import verify_export
@@ -92,9 +92,9 @@ class ExportedModel:
     def load(cls, export_dir: str | Path, runtime: str = "auto") -> "ExportedModel":
         export_dir = Path(export_dir)
         manifest = verify_export(export_dir)
-        if manifest["render_version"] != RENDER_VERSION:
+        if manifest["render_version"] not in RENDERINGS:
             raise UserError(f"{export_dir}: trained on inputs rendered as {manifest['render_version']!r}, "
-                            f"this moddistill renders {RENDER_VERSION!r}")
+                            f"this moddistill renders {', '.join(RENDERINGS)}: upgrade moddistill")
         runtime = resolve_runtime(manifest, runtime, export_dir)
         return cls(export_dir, manifest, runtime, RUNTIMES.resolve(runtime)().load(export_dir, manifest))
 
@@ -102,9 +102,13 @@ class ExportedModel:
     def labels(self) -> list[str]:
         return self.manifest["labels"]
 
+    def render(self, listing: Listing) -> str:
+        """The listing as the model reads it: the rendering it was trained on, as the manifest names it."""
+        return render_listing(listing, self.manifest["render_version"])
+
     def score(self, listings: Sequence[Listing], batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Per-policy probabilities, shape (len(listings), len(labels)), in input order."""
-        return self.scorer.score([render_listing(x) for x in listings], batch_size=batch_size, progress=progress)
+        return self.scorer.score([self.render(x) for x in listings], batch_size=batch_size, progress=progress)
 
     def predict(self, listings: Sequence[Listing], batch_size: int = 64, progress: bool = True) -> list[dict]:
         """One row per listing, in order: scores per policy and the policies at or above their threshold."""
