@@ -11,7 +11,7 @@ CKPT := checkpoints/$(EXPERIMENT)/latest
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo student-cpu test test-slow test-llm benchmark benchmark-runtimes serve-check baseline leaderboard loop-sim mutation clean
+.PHONY: setup demo student-cpu test test-slow test-llm benchmark benchmark-runtimes serve-check baseline leaderboard loop-sim review mutation clean
 
 setup: $(STAMP)
 
@@ -89,6 +89,15 @@ serve-check:
 # TF-IDF baseline on the student's training split, evaluated on the policy cases -> checkpoints/baseline/<experiment>/
 baseline: $(STAMP)
 	$(PY) scripts/baseline.py
+
+# the expert console on the demo's outputs (make demo first): an audit sample of 40 of the export's automatic
+# decisions on the policy cases, reviewed at http://127.0.0.1:8765 (store and exported verdicts in $(CKPT)/review/)
+REVIEW_DIR := $(CKPT)/review
+review: $(STAMP)
+	test -f $(REVIEW_DIR)/audit_sample.jsonl || $(PY) scripts/audit.py decisions=$(CKPT)/predictions.jsonl \
+	    output=$(REVIEW_DIR)/audit_sample.jsonl size=40 listings=data/policy_cases/marketplace_v1.jsonl
+	$(PY) scripts/review.py export_dir=$(CKPT)/export decisions=$(CKPT)/predictions.jsonl \
+	    'queues=[$(REVIEW_DIR)/audit_sample.jsonl]' store=$(REVIEW_DIR)/review.sqlite
 
 # every evaluation under checkpoints/ in one table per policy-case file -> checkpoints/leaderboard.{md,csv}
 leaderboard: $(STAMP)

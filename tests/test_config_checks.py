@@ -25,6 +25,7 @@ REQUIRED = {
     "audit": [f"decisions={SAMPLE_LISTINGS}"],
     "drift": [f"reference={SAMPLE_LISTINGS}", f"current={SAMPLE_LISTINGS}"],
     "select_batch": [f"pool={SAMPLE_LISTINGS}", "budget=10", "output=/tmp/out.jsonl", f"exclude=[{SAMPLE_LISTINGS}]"],
+    "review": [],
 }
 
 

@@ -21,6 +21,7 @@ from moddistill.evaluation.settings import BenchmarkThresholdsSettings, Evaluate
 from moddistill.export.settings import ExportSettings
 from moddistill.fusion.settings import FuseSettings, ModerateSettings
 from moddistill.loop.settings import AuditSettings, DriftSettings, LoopSimSettings, SelectBatchSettings
+from moddistill.review.settings import ReviewSettings
 from moddistill.serving.settings import PredictSettings
 from moddistill.settings import Settings, check_settings
 from moddistill.teacher.settings import GenerateSettings, LabelSettings
@@ -31,7 +32,7 @@ SCRIPTS: dict[str, type[Settings]] = {
     "leaderboard": LeaderboardSettings, "fuse": FuseSettings, "moderate": ModerateSettings,
     "benchmark": BenchmarkSettings, "benchmark_runtimes": BenchmarkRuntimesSettings,
     "benchmark_thresholds": BenchmarkThresholdsSettings, "audit": AuditSettings, "drift": DriftSettings,
-    "select_batch": SelectBatchSettings, "loop_sim": LoopSimSettings,
+    "select_batch": SelectBatchSettings, "loop_sim": LoopSimSettings, "review": ReviewSettings,
 }
 
 
