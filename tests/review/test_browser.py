@@ -72,14 +72,17 @@ def keys(driver, *sequence: str) -> None:
 
 
 def navigates(driver, action) -> None:
-    """Do ``action`` and wait for the page it leads to."""
-    from selenium.webdriver.support import expected_conditions as ec
+    """Do ``action`` and wait for the page it leads to: a mark left on the old page's window is gone from the new
+    one. (Waiting for the old ``<html>`` element to go stale raced: chromedriver can answer "node does not belong to
+    the document" while the old page unloads, so errors while the page changes are waited through.)"""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = driver.find_element("tag name", "html")
+    driver.execute_script("window.__before_navigation = true")
     action()
-    WebDriverWait(driver, 15).until(ec.staleness_of(old))
-    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return window.__before_navigation === undefined "
+                                   "&& document.readyState === 'complete'"))
 
 
 def screenshot(driver, tmp_path: Path, name: str) -> Path:
