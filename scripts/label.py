@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from moddistill.cli import run, user_errors
 from moddistill.config_checks import checked
+from moddistill.engines.core import refuse_directory_for_local
 from moddistill.teacher.labeling import label_file
 
 
@@ -13,7 +14,13 @@ from moddistill.teacher.labeling import label_file
 @user_errors
 @checked("label")
 def main(cfg: DictConfig) -> None:
-    summary = label_file(cfg)
+    if cfg.engine.name == "ray":
+        from moddistill.teacher.sharded import label_sharded
+
+        summary = label_sharded(cfg)
+    else:
+        refuse_directory_for_local(cfg.input)
+        summary = label_file(cfg)
     print("\n".join(summary.lines()))
 
 

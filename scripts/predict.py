@@ -5,6 +5,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from moddistill.cli import run, user_errors
 from moddistill.config_checks import checked
+from moddistill.engines.core import refuse_directory_for_local
 from moddistill.serving.runtime import predict_file
 
 
@@ -12,6 +13,18 @@ from moddistill.serving.runtime import predict_file
 @user_errors
 @checked("predict")
 def main(cfg: DictConfig) -> None:
+    if cfg.engine.name == "ray":
+        from moddistill.serving.engines import predict_sharded
+
+        s = predict_sharded(cfg)
+        print(f"predictions: {s['output']}/<shard>.jsonl ({s['rows']} rows in {s['shards']} shards; "
+              f"{s['shards_skipped']} already written, {s['shards_written_now']} written now, "
+              f"{s['rejected']} rejected rows); flagged per policy: "
+              + (", ".join(f"{p} {n}" for p, n in s["flagged"].items() if n) or "none"))
+        print(f"engine ray: {s['engine']['actors']} actors x {s['engine']['cpus_per_actor']} CPUs, "
+              f"wall {s['wall_s']:.1f} s; summary {s['output']}.summary.json")
+        return
+    refuse_directory_for_local(cfg.input)
     report, flagged, exported = predict_file(cfg.export_dir, cfg.input, cfg.output, on_error=cfg.on_error,
                                              columns=OmegaConf.to_container(cfg.columns), batch_size=cfg.batch_size,
                                              allow_empty=cfg.allow_empty, runtime=cfg.runtime)

@@ -26,6 +26,7 @@ REQUIRED = {
     "drift": [f"reference={SAMPLE_LISTINGS}", f"current={SAMPLE_LISTINGS}"],
     "select_batch": [f"pool={SAMPLE_LISTINGS}", "budget=10", "output=/tmp/out.jsonl", f"exclude=[{SAMPLE_LISTINGS}]"],
     "review": [],
+    "benchmark_engines": [f"export_dir={CONF}"],
 }
 
 

@@ -14,6 +14,7 @@ import functools
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.baselines.settings import BaselineRunSettings
+from moddistill.bench.engines import BenchmarkEnginesSettings
 from moddistill.bench.settings import BenchmarkRuntimesSettings, BenchmarkSettings
 from moddistill.distill.settings import TrainSettings
 from moddistill.errors import ConfigError
@@ -33,6 +34,7 @@ SCRIPTS: dict[str, type[Settings]] = {
     "benchmark": BenchmarkSettings, "benchmark_runtimes": BenchmarkRuntimesSettings,
     "benchmark_thresholds": BenchmarkThresholdsSettings, "audit": AuditSettings, "drift": DriftSettings,
     "select_batch": SelectBatchSettings, "loop_sim": LoopSimSettings, "review": ReviewSettings,
+    "benchmark_engines": BenchmarkEnginesSettings,
 }
 
 

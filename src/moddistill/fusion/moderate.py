@@ -47,16 +47,17 @@ def _percentiles(seconds: list[float]) -> dict | None:
             "p95_ms": round(1000 * float(np.percentile(seconds, 95)), 2), "n": len(seconds)}
 
 
-def moderate_file(cfg: DictConfig) -> dict:
+def moderate_file(cfg: DictConfig, exported: ExportedModel | None = None) -> dict:
     """Moderate ``cfg.input`` into ``cfg.output`` (one row per listing, input order) and ``<output>.summary.json``:
-    the student scores everything, the rules route, the LLM answers what was routed, fusion decides."""
+    the student scores everything, the rules route, the LLM answers what was routed, fusion decides.
+    ``exported``: the export already loaded from ``cfg.export_dir`` (engine=ray's actors load it once)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.perf_counter()
     output = Path(cfg.output)
     listings, report = read_listings(cfg.input, on_error=cfg.on_error, columns=to_dict(cfg.columns),
                                      rejects_path=output.with_suffix(".rejects.jsonl"))
     export_dir = Path(cfg.export_dir)
-    exported = ExportedModel.load(export_dir, cfg.runtime)
+    exported = exported or ExportedModel.load(export_dir, cfg.runtime)
     rules = load_rules(export_dir, exported.manifest)
     policy = export_policy(exported.manifest, export_dir)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from moddistill.engines.settings import EngineSettings, ExistingInput
 from moddistill.fusion.rules import FUSION_RULES
 from moddistill.serving.settings import ScoreSettings
 from moddistill.settings import Bool, ExistingDir, ExistingFile, Fraction, Settings, Text, TextList
@@ -33,9 +34,10 @@ class FuseSettings(Settings):
 
 class ModerateSettings(ScoreSettings):
     export_dir: ExistingDir
-    input: ExistingFile
+    input: ExistingInput  # a file; with engine=ray also a directory of shards
     output: Text
     cache: Text | None
     progress: Bool
     teacher: OpenAITeacherSettings
     prompt: PromptSettings
+    engine: EngineSettings

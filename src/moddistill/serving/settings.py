@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from moddistill.data.listings import ReadSettings
+from moddistill.engines.settings import EngineSettings, ExistingInput
 from moddistill.registry import Registry
-from moddistill.settings import Bool, ExistingDir, ExistingFile, PositiveInt, Text
+from moddistill.settings import Bool, ExistingDir, PositiveInt, Text
 
 # torch | onnx (fp32) | onnx_int8, or a plugin runtime=package.module:Name (a Runtime class, serving/runtime.py);
 # the setting also takes auto: ONNX int8, else ONNX fp32, else torch, whichever the export has
@@ -26,6 +27,7 @@ class ScoreSettings(ReadSettings):
 
 class PredictSettings(ScoreSettings):
     export_dir: ExistingDir
-    input: ExistingFile
+    input: ExistingInput  # a file; with engine=ray also a directory of shards
     output: Text
     allow_empty: Bool
+    engine: EngineSettings

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from moddistill.data.listings import ReadSettings, parse_listing
 from moddistill.data.policy import PolicySettings
 from moddistill.data.records import Row, RowError
+from moddistill.engines.settings import EngineSettings, ExistingInput
 from moddistill.settings import (
     Bool,
     Count,
@@ -121,10 +122,11 @@ class LabelSettings(ReadSettings):
     policy: PolicySettings
     teacher: OpenAITeacherSettings
     prompt: PromptSettings
-    input: ExistingFile
+    input: ExistingInput  # a file; with engine=ray also a directory of shards
     output: Text
     cache: Text | None
     progress: Bool
+    engine: EngineSettings
 
 
 class GenerateSettings(Settings):
