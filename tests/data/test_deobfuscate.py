@@ -20,6 +20,11 @@ from moddistill.data.deobfuscate import deobfuscate
     ("sh00ts r4zor sh4rp, 0nly", "shoots razor sharp, only"),
     ("N30dym1um magnets", "Neodymium magnets"),
     ("ca$h only", "cash only"),
+    ("kn1FE", "kniFE"),  # one lower-case neighbour is enough; the letter is upper case only between capitals
+    ("sh0p101 kn1fe fr0m 10cc 1kg", "shop101 knife from 10cc 1kg"),  # a run of three digits stays a number
+    ("0nly today", "only today"),  # one look-alike before three letters, in a text that is not leetspeak
+    ("b2bs0urce", "b2bsource"),  # a digit that stands for no letter is passed over, not the end of the word
+    ("kn1fe sh1pping uP3Rs", "knife shipping uPERs"),  # upper case between its two neighbours only
     # 4. in a leetspeak text, look-alikes at a word's edge are read too
     ("fr33 sh1pping, c0ntam fr33, m3", "free shipping, contam free, me"),
     ("3mbr01dered fr0nt, t0", "embroidered front, to"),
