@@ -331,7 +331,6 @@ def write_summary(path: str | Path, summary: dict) -> None:
     write_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
-
 def read_shard_rows(out_dir: str | Path, input_path: str | Path) -> list[dict]:
     """Every row engine=ray wrote for ``input_path``'s shards, shard by shard (for tests and small outputs)."""
     rows = []

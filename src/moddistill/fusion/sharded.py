@@ -47,8 +47,8 @@ def moderate_sharded(cfg: DictConfig, *, shutdown: bool | None = None) -> dict[s
     ``cfg.output``; returns the summary written to ``OUTPUT.summary.json`` (the keys moderate.py prints)."""
     out_dir = output_dir_of(cfg.output)
     preflight(cfg.engine)  # Ray installed, the cluster reachable: before the export or any shard is read
-    exported = ExportedModel.load(cfg.export_dir, cfg.runtime)  # a refused export or one without rules stops here
-    load_rules(Path(cfg.export_dir), exported.manifest)
+    manifest, runtime = ExportedModel.check(cfg.export_dir, cfg.runtime)  # a refused export stops the job here,
+    load_rules(Path(cfg.export_dir), manifest)  # and so does one without fusion rules, before any actor starts
     values = OmegaConf.to_container(cfg, resolve=True)
     values.pop("hydra", None)
     values["teacher"]["requests_per_minute"] = per_actor_rate(cfg, int(cfg.engine.concurrency))
@@ -63,7 +63,7 @@ def moderate_sharded(cfg: DictConfig, *, shutdown: bool | None = None) -> dict[s
     unreachable = sorted({d["llm_unreachable"] for d in now if d.get("llm_unreachable")})
     summary = {
         "input": str(cfg.input), "output": str(out_dir), "export_dir": str(cfg.export_dir),
-        "runtime": exported.runtime,
+        "runtime": runtime,
         **{k: job.total(k) for k in ("listings", "rejected_rows", "routed_to_llm")},
         "decided_by": dict(decided), "llm_unreachable": "; ".join(unreachable) or None,
         "llm_errors": dict(llm_errors),

@@ -73,7 +73,7 @@ def predict_sharded(cfg, *, worker: type[PredictShard] = PredictShard, worker_kw
 
     out_dir = output_dir_of(cfg.output)
     preflight(cfg.engine)  # Ray installed, the cluster reachable: before the export or any shard is read
-    ExportedModel.load(cfg.export_dir, cfg.runtime)  # a refused export stops the job here, before any actor starts
+    ExportedModel.check(cfg.export_dir, cfg.runtime)  # a refused export stops the job here, before any actor starts
     engine = OmegaConf.to_container(cfg.engine, resolve=True)
     job = run_sharded(cfg.input, out_dir, worker,
                       {"export_dir": str(cfg.export_dir), "runtime": str(cfg.runtime), "batch_size": int(cfg.batch_size),

@@ -89,14 +89,20 @@ class ExportedModel:
     scorer: Scorer
 
     @classmethod
-    def load(cls, export_dir: str | Path, runtime: str = "auto") -> "ExportedModel":
+    def check(cls, export_dir: str | Path, runtime: str = "auto") -> tuple[dict, str]:
+        """What ``load`` refuses, without loading a model: (the verified manifest, the runtime ``runtime`` names).
+        A job that loads the export in its workers checks it here first, once."""
         export_dir = Path(export_dir)
         manifest = verify_export(export_dir)
         if manifest["render_version"] not in RENDERINGS:
             raise UserError(f"{export_dir}: trained on inputs rendered as {manifest['render_version']!r}, "
                             f"this moddistill renders {', '.join(RENDERINGS)}: upgrade moddistill")
-        runtime = resolve_runtime(manifest, runtime, export_dir)
-        return cls(export_dir, manifest, runtime, RUNTIMES.resolve(runtime)().load(export_dir, manifest))
+        return manifest, resolve_runtime(manifest, runtime, export_dir)
+
+    @classmethod
+    def load(cls, export_dir: str | Path, runtime: str = "auto") -> "ExportedModel":
+        manifest, runtime = cls.check(export_dir, runtime)
+        return cls(Path(export_dir), manifest, runtime, RUNTIMES.resolve(runtime)().load(Path(export_dir), manifest))
 
     @property
     def labels(self) -> list[str]:
