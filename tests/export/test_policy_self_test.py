@@ -30,13 +30,17 @@ def test_self_test_names_allowed_examples_rejected_and_violations_missed(policy)
                 s[i, ids.index(violation.violates[0])] = 0.3
         return s
 
-    result = policy_self_test(policy, flawed, thresholds)
-    assert not result["passed"]
+    # the violation was held out in validation (never trained on); the look-alike trained
+    result = policy_self_test(policy, flawed, thresholds, held_out={violation.listing.id, "lst-00001"})
+    assert not result["passed"] and result["held_out"] == 1
     assert result["allowed_rejected"] == [{"id": lookalike.listing.id, "title": lookalike.listing.title,
-                                           "flagged": {"fraud_scams": 0.97}}]
+                                           "held_out": False, "flagged": {"fraud_scams": 0.97}}]
     assert result["violating_missed"] == [{"id": violation.listing.id, "title": violation.listing.title,
-                                           "missed": {violation.violates[0]: 0.3}}]
-    text = "\n".join(self_test_lines(result))
+                                           "held_out": True, "missed": {violation.violates[0]: 0.3}}]
+    lines = self_test_lines(result)
+    text = "\n".join(lines)
     assert "**failed**" in text and f"`{lookalike.listing.id}`" in text and "fraud_scams 0.97" in text
+    assert "1 of them were held out" in text
+    assert [line.endswith("(held out: never trained on)") for line in lines if line.startswith("- ")] == [False, True]
     # raising the threshold past the look-alike's score clears it
     assert not policy_self_test(policy, flawed, {**thresholds, "fraud_scams": 0.98})["allowed_rejected"]

@@ -58,7 +58,7 @@ def export_run(checkpoint: str | Path, export_dir: str | Path | None = None, *, 
     baselines = _evaluations(_baseline_run(run))
     self_test = policy_self_test(run.policy, lambda texts: score_texts(
         merged, tokenizer, texts, max_length=run.max_length, batch_size=32, desc="self-test"), run.thresholds,
-        run.render_version)
+        run.render_version, held_out=run.validation_ids)
 
     manifest = {
         "format": EXPORT_FORMAT,

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from moddistill.config import load_config, to_dict
 from moddistill.data.listings import FIRST_RENDER_VERSION
 from moddistill.data.policy import Policy, parse_policy
+from moddistill.data.records import read_jsonl_ids
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -77,6 +78,11 @@ class Run:
     @property
     def max_length(self) -> int:
         return int(self.cfg.model.max_length)
+
+    @cached_property
+    def validation_ids(self) -> set[str]:
+        """The rows the run held out to choose its thresholds (never trained on); none for a run without them."""
+        return read_jsonl_ids(self.dir / VALIDATION_SCORES_FILE)
 
     @property
     def method(self) -> str:
