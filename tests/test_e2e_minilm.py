@@ -37,7 +37,7 @@ def test_demo_pipeline_on_minilm(demo_run, tmp_path):
     # them that land in validation hold the thresholds to the demo's cap
     origins = metrics["data"]["origins"]
     assert origins["policy"]["train"] + origins["policy"]["validation"] == 324
-    assert origins["contrast"]["train"] + origins["contrast"]["validation"] == 444
+    assert origins["contrast"]["train"] + origins["contrast"]["validation"] == 540
     rule = metrics["threshold_rule"]
     assert rule["max_false_reject"] == 0.1 and rule["lookalikes"] == metrics["data"]["validation_lookalikes"] > 0
     assert rule["lookalike_false_reject"] <= 0.1 and (run_dir / rule["plot"]).is_file()
@@ -53,6 +53,7 @@ def test_demo_pipeline_on_minilm(demo_run, tmp_path):
     manifest = verify_export(run_dir / "export")
     self_test = manifest["self_test"]
     assert (self_test["examples"], self_test["allowed"]) == (324, 192)
+    assert self_test["held_out"] == origins["policy"]["validation"] > 0  # the run's validation split, read back
     # a model that flags everything or nothing fails 192 or 132 of them; one seeded epoch fails far fewer
     assert len(self_test["allowed_rejected"]) + len(self_test["violating_missed"]) < 100
     assert "## Self-test on the policy's own examples" in (run_dir / "export" / "README.md").read_text()

@@ -7,6 +7,9 @@
 The source files (``authored_a.jsonl``: weapons .. tobacco_vaping, ``authored_b.jsonl``: adult .. fraud_scams) hold,
 per policy, 26 allowed look-alikes and 11 obfuscated or euphemistic violations across the seven languages, written
 by hand in the shape of data/sample/authored/ (the author's labels in ``violates``, ``lookalike_of``, a rationale).
+``authored_injection.jsonl`` (contrast-v2) adds, per policy, allowed look-alikes whose text tells the moderator to
+reject them and violations whose text tells it to approve them: words addressed to a reviewer are the seller's text,
+not evidence, and the training data held none.
 Each row is validated by the sample builder's own checks (build_sample.parse_authored); a row whose title repeats an
 earlier one, or whose text is within word-trigram Jaccard 0.5 of a held-out policy case (stricter than the training
 guard's 0.8: a contrast row must not teach a case), is dropped and named. Deterministic: file order, numbered
@@ -24,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_sample  # noqa: E402  (the sample builder's validation and near-duplicate rules)
 
 CONTRAST_DIR = build_sample.ROOT / "data" / "sample" / "contrast"
-SOURCES = ("authored_a", "authored_b")
+SOURCES = ("authored_a", "authored_b", "authored_injection")
 CASE_THRESHOLD = 0.5
 PROVENANCE = {"backend": "authored", "source": "moddistill authors' contrast set (data/sample/contrast/authored_*.jsonl)",
-              "annotators": "the moddistill project's data authors", "version": "contrast-v1"}
+              "annotators": "the moddistill project's data authors", "version": "contrast-v2"}
 
 
 def build(out: Path) -> dict:

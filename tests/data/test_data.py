@@ -292,6 +292,15 @@ def test_build_reproduces_the_committed_sample(tmp_path):
             f"{name} differs from a fresh build: run `.venv/bin/python data/tools/build_sample.py`")
 
 
+def test_build_reproduces_the_committed_contrast_set(tmp_path):
+    done = subprocess.run([sys.executable, str(DATA / "tools" / "build_contrast.py"), "--out", str(tmp_path)],
+                          check=True, cwd=ROOT, capture_output=True, text=True)
+    assert "0 dropped" in done.stdout, done.stderr
+    for name in ("listings.jsonl", "labels.jsonl"):
+        assert (tmp_path / name).read_bytes() == (SAMPLE / "contrast" / name).read_bytes(), (
+            f"contrast/{name} differs from a fresh build: run `.venv/bin/python data/tools/build_contrast.py`")
+
+
 # --- labels from a real LLM teacher (data/tools/fetch_qwen_teacher.sh, scripts/label.py) --------------
 LLM_TEACHER = "teacher_qwen2.5-coder-1.5b"
 
