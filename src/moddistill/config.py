@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.data.policy import Policy, parse_policy
+from moddistill.data.records import write_text_atomic
 
 
 def to_dict(cfg: Any) -> Any:
@@ -37,13 +38,9 @@ def _policy_source() -> str:
 
 
 def save_config(cfg: DictConfig, path: str | Path) -> None:
-    """Written to a temporary file and renamed, so a reader never sees half a config: in a two-process run,
-    process 0 once read its own config.yaml without ``seed`` (the end of the file) while it was being written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    tmp.replace(path)
+    """Written atomically: in a two-process run, process 0 once read its own config.yaml without ``seed`` (the end
+    of the file) while it was being written."""
+    write_text_atomic(path, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def load_config(path: str | Path) -> DictConfig:

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from moddistill.data.listings import Listing, read_listings, render_listing, rendering
+from moddistill.data import records
 from moddistill.data.records import RowError
 from tests.conftest import read_jsonl, write_jsonl
 
@@ -124,3 +125,18 @@ def test_the_renderings_differ_only_by_de_obfuscating_title_and_description():
     with pytest.raises(ValueError, match=r"unknown listing rendering 'listing-text-v9'; this moddistill renders "
                                          r"listing-text-v1, listing-text-v2"):
         render_listing(x, "listing-text-v9")
+
+
+def test_an_atomic_write_interrupted_leaves_the_old_file_whole_and_no_temporary(tmp_path):
+    path = tmp_path / "out" / "rows.jsonl"
+    records.write_jsonl(path, [{"id": "a"}])
+
+    def rows():
+        yield {"id": "b"}
+        raise KeyboardInterrupt  # a run killed halfway through writing
+
+    with pytest.raises(KeyboardInterrupt):
+        records.write_jsonl(path, rows())
+    assert read_jsonl(path) == [{"id": "a"}] and [p.name for p in path.parent.iterdir()] == ["rows.jsonl"]
+    records.write_text_atomic(path, '{"id": "c"}\n')
+    assert read_jsonl(path) == [{"id": "c"}] and [p.name for p in path.parent.iterdir()] == ["rows.jsonl"]

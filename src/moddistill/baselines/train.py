@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from moddistill.config import save_config
+from moddistill.data.records import atomic_path
 from moddistill.errors import ConfigError
 from moddistill.runs.finish import finish_run
 from moddistill.runs.run import BASELINE_FILE, CONFIG_FILE
@@ -85,13 +86,10 @@ def train_baseline(cfg: DictConfig) -> Path:
 
 
 def save_baseline(model: Baseline, path: str | Path) -> Path:
-    """Written to a temporary file and renamed: a reader never sees half a model."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    joblib.dump(model, tmp)
-    tmp.replace(path)
-    return path
+    """Written atomically: a reader never sees half a model."""
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp)
+    return Path(path)
 
 
 def load_baseline(path: str | Path) -> Baseline:

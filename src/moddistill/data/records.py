@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
@@ -216,15 +218,30 @@ def read_records(
     return kept, report
 
 
-def write_jsonl(path: str | Path, rows) -> None:
-    """Write through a temporary file, so a run killed while writing never leaves a half-written output."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write, renamed onto it when the block ends without error: a reader
+    (another process, a sweep's next job, a resumed run) never sees half a file, and a run killed while writing
+    leaves the old file whole. The name carries the process id, so two writers never share a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_jsonl(path: str | Path, rows) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
 
 
 def read_jsonl_ids(path: str | Path) -> set[str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from moddistill.data.records import write_text_atomic
 from moddistill.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,14 +79,6 @@ def read_done(out_dir: str | Path, shard: Shard) -> dict | None:
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 class ShardWorker:
     """The callable class Ray Data builds once per actor. Subclasses load what they need in ``__init__`` and do
     one shard in ``process`` (writing its outputs atomically and returning its counts); this class retries,
@@ -122,7 +115,7 @@ class ShardWorker:
             done = {"shard": shard.name, "path": shard.path, "bytes": os.path.getsize(shard.path),
                     "attempts": attempt + 1,
                     "seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(), **counts}
-            write_atomic(done_path(self.out_dir, shard), json.dumps(done))  # last: the shard is now written
+            write_text_atomic(done_path(self.out_dir, shard), json.dumps(done))  # last: the shard is now written
             return done
 
 
@@ -328,7 +321,7 @@ def refuse_directory_for_local(input_path: str | Path) -> None:
 
 
 def write_summary(path: str | Path, summary: dict) -> None:
-    write_atomic(path, json.dumps(summary, indent=2, default=str))
+    write_text_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
 def read_shard_rows(out_dir: str | Path, input_path: str | Path) -> list[dict]:

@@ -12,7 +12,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from moddistill.data.policy import Policy
-from moddistill.data.records import write_jsonl
+from moddistill.data.records import write_jsonl, write_text_atomic
 from moddistill.metrics.classification import flag, multilabel_metrics
 from moddistill.metrics.threshold_plot import record_threshold_choice
 from moddistill.metrics.thresholds import ThresholdRule, choose_thresholds
@@ -76,10 +76,7 @@ def finish_run(run_dir: Path, cfg: DictConfig, data: SplitData, val_scores: np.n
         "resources": {**resources, **peak_memory_mb()},
         "provenance": {"git_commit": git_commit(), **environment()},
     }
-    # written to a temporary file and renamed: a reader (the leaderboard, a sweep's next job) never sees half a file
-    tmp = run_dir / (METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
-    tmp.replace(run_dir / METRICS_FILE)
+    write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, default=str))
     point_latest(run_dir)
     log.info("%s: validation macro-F1 %.3f at the chosen thresholds, %.3f at 0.5 (teacher labels >= 0.5); run saved "
              "in %s", kind, metrics["validation"]["at_thresholds"]["macro_f1"], metrics["validation"]["at_0.5"]["macro_f1"],

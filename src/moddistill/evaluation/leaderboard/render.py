@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
+from moddistill.data.records import atomic_path
 from moddistill.evaluation.leaderboard.collect import OK, recipe_rows, reference_baseline
 from moddistill.evaluation.leaderboard.statistics import CONFIDENCE
 
@@ -84,13 +85,11 @@ def write_leaderboard(rows: list[dict], markdown: str, output: str | Path) -> tu
 
 
 def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=cols)
         writer.writeheader()
         for r in rows:
             writer.writerow({c: _csv_value(r.get(c)) for c in cols})
-    tmp.replace(path)
 
 
 def _table(rows: list[dict], langs: list[str]) -> list[str]:
