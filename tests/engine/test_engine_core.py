@@ -123,7 +123,7 @@ cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_
 cluster.add_node(num_cpus=1)
 ray.init(address=cluster.address, log_to_driver=False)
 engine = {"address": cluster.address, "concurrency": 2, "reserve_cpus": 0.5, "max_retries": 1}
-job = run_sharded(sys.argv[1], sys.argv[2], workers.CopyShard, {}, engine)
+job = run_sharded(sys.argv[1], sys.argv[2], workers.CopyShard, {"meet": 2}, engine)
 print(json.dumps({"nodes": len({d["node"] for d in job.done}), "failed": len(job.failed),
                   "rows": len(read_shard_rows(sys.argv[2], sys.argv[1])), "alive": len(ray.nodes())}))
 ray.shutdown()

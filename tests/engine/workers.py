@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from moddistill.engines.core import Shard, ShardWorker
@@ -25,16 +26,25 @@ def die_once(marker: str) -> None:
 
 class CopyShard(ShardWorker):
     """Copies a JSONL shard's rows; ``poison`` names shards that always raise; ``die_at`` the shard on which
-    the actor kills itself once (after writing half the shard's rows to a temporary file, as a crash would)."""
+    the actor kills itself once (after writing half the shard's rows to a temporary file, as a crash would);
+    ``meet`` holds each actor's first shard until that many actors have started one (at most a minute), so on a
+    loaded machine the first actor up cannot copy every shard before the others start."""
 
-    def __init__(self, out_dir, max_retries, poison=(), die_at=None, marker=None):
+    def __init__(self, out_dir, max_retries, poison=(), die_at=None, marker=None, meet=0):
         super().__init__(out_dir, max_retries)
-        self.poison, self.die_at, self.marker = set(poison), die_at, marker
+        self.poison, self.die_at, self.marker, self.meet = set(poison), die_at, marker, meet
 
     def process(self, shard: Shard):
         attempts = Path(self.out_dir) / f"{shard.name}.attempts"
         with attempts.open("a") as f:
             f.write(f"{os.getpid()}\n")
+        if self.meet:
+            started = Path(self.out_dir) / "started"
+            started.mkdir(exist_ok=True)
+            (started / str(os.getpid())).touch()
+            deadline = time.monotonic() + 60
+            while len(list(started.iterdir())) < self.meet and time.monotonic() < deadline:
+                time.sleep(0.2)
         if shard.name in self.poison:
             raise RuntimeError(f"cannot process {shard.name}")
         rows = [json.loads(line) for line in Path(shard.path).read_text().splitlines() if line.strip()]
