@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from moddistill.data.listings import Listing, read_listings, render_listing, rendering
 from moddistill.data import records
+from moddistill.data.listings import Listing, read_listings, render_listing, rendering
 from moddistill.data.records import RowError
 from tests.conftest import read_jsonl, write_jsonl
 
