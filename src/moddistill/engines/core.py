@@ -146,6 +146,15 @@ class JobResult:
                                   for f in self.failed],
                 "engine": self.engine, "wall_s": round(self.wall_s, 3)}
 
+    def conclude(self, out_dir: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
+        """The job's summary (the caller's figures, then the shard accounting) written to OUTPUT.summary.json; a
+        failed shard then ends the job as an error naming that file. Returns what was written."""
+        summary = {**summary, **self.to_dict()}
+        path = summary_path(out_dir)
+        write_text_atomic(path, json.dumps(summary, indent=2, default=str))
+        self.raise_failures(path)
+        return summary
+
     def raise_failures(self, summary_path: str | Path) -> None:
         """A job with a failed shard ends as an error naming it (the summary, already written, counts it)."""
         if not self.failed:
@@ -318,10 +327,6 @@ def refuse_directory_for_local(input_path: str | Path) -> None:
     if Path(input_path).is_dir():
         raise UserError(f"input={input_path} is a directory: engine=local reads one file; pass engine=ray to run "
                         "over a directory of shards")
-
-
-def write_summary(path: str | Path, summary: dict) -> None:
-    write_text_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
 def read_shard_rows(out_dir: str | Path, input_path: str | Path) -> list[dict]:

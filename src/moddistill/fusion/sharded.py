@@ -17,8 +17,6 @@ from moddistill.engines.core import (
     output_dir_of,
     preflight,
     run_sharded,
-    summary_path,
-    write_summary,
 )
 from moddistill.fusion.moderate import moderate_file
 from moddistill.fusion.operating_point import load_rules
@@ -71,9 +69,5 @@ def moderate_sharded(cfg: DictConfig, *, shutdown: bool | None = None) -> dict[s
         "estimated_cost": None if any(c is None for c in costs) else round(sum(costs), 6),
         "counts": "listings, decided_by, routed_to_llm: every written shard; calls, tokens, cost: this run's shards",
         "teacher": {"model": cfg.teacher.model, "base_url": cfg.teacher.base_url},
-        **job.to_dict(),
     }
-    path = summary_path(out_dir)
-    write_summary(path, summary)
-    job.raise_failures(path)
-    return summary
+    return job.conclude(out_dir, summary)

@@ -20,8 +20,6 @@ from moddistill.engines.core import (
     output_dir_of,
     preflight,
     run_sharded,
-    summary_path,
-    write_summary,
 )
 from moddistill.serving.runtime import ExportedModel
 
@@ -91,12 +89,8 @@ def predict_sharded(cfg, *, worker: type[PredictShard] = PredictShard, worker_kw
                "runtime": next((d["runtime"] for d in written if d.get("runtime")), None),
                "rows": rows, "read": job.total("read"), "rejected": job.total("rejected"), "flagged": flagged,
                "rows_this_run": job.this_run("rows"),
-               "listings_per_s_this_run": round(job.this_run("rows") / job.wall_s, 2) if job.wall_s else None,
-               **job.to_dict()}
-    path = summary_path(out_dir)
-    write_summary(path, summary)
-    job.raise_failures(path)
-    return summary
+               "listings_per_s_this_run": round(job.this_run("rows") / job.wall_s, 2) if job.wall_s else None}
+    return job.conclude(out_dir, summary)
 
 
 def raise_empty(input_path) -> None:

@@ -29,8 +29,6 @@ from moddistill.engines.core import (
     output_dir_of,
     preflight,
     run_sharded,
-    summary_path,
-    write_summary,
 )
 from moddistill.teacher.labeling import LabelSummary, label_file
 from moddistill.teacher.openai_backend import TeacherError
@@ -96,11 +94,9 @@ def _summary(cfg: DictConfig, out_dir: Path, job) -> LabelSummary:
         from_cache=job.this_run("from_cache"), errors=dict(errors), calls=job.this_run("calls"),
         retries=dict(retries), tokens_in=job.this_run("tokens_in"), tokens_out=job.this_run("tokens_out"),
         cost=None if any(c is None for c in costs) else sum(costs), wall_s=job.wall_s)
-    path = summary_path(out_dir)
-    write_summary(path, {**summary.to_dict(), **job.to_dict(),
-                         "counts": "listings, labelled, errors: every written shard; calls, tokens, cost, "
-                                   "from_cache: this run's shards",
-                         "cache": str(Path(cfg.engine.cache_dir or out_dir) / "<shard>.cache.sqlite"),
-                         "teacher": OmegaConf.to_container(cfg.teacher), "prompt": OmegaConf.to_container(cfg.prompt)})
-    job.raise_failures(path)
+    job.conclude(out_dir, {**summary.to_dict(),
+                           "counts": "listings, labelled, errors: every written shard; calls, tokens, cost, "
+                                     "from_cache: this run's shards",
+                           "cache": str(Path(cfg.engine.cache_dir or out_dir) / "<shard>.cache.sqlite"),
+                           "teacher": OmegaConf.to_container(cfg.teacher), "prompt": OmegaConf.to_container(cfg.prompt)})
     return summary
