@@ -18,6 +18,7 @@ from moddistill.data.listings import read_listings
 from moddistill.data.near_duplicates import near_duplicate_pairs, normalize_tokens
 from moddistill.data.policy import load_policy
 from moddistill.data.policy_cases import read_policy_cases
+from moddistill.distill.contrast import contrast_rows
 from moddistill.teacher.labels import read_teacher_labels
 from tests.conftest import ROOT
 
@@ -295,10 +296,24 @@ def test_build_reproduces_the_committed_sample(tmp_path):
 def test_build_reproduces_the_committed_contrast_set(tmp_path):
     done = subprocess.run([sys.executable, str(DATA / "tools" / "build_contrast.py"), "--out", str(tmp_path)],
                           check=True, cwd=ROOT, capture_output=True, text=True)
-    assert "0 dropped" in done.stdout, done.stderr
-    for name in ("listings.jsonl", "labels.jsonl"):
+    assert "960 rows written, 0 dropped" in done.stdout, done.stderr
+    for name in ("listings.jsonl", "labels.jsonl", "languages/listings.jsonl", "languages/labels.jsonl"):
         assert (tmp_path / name).read_bytes() == (SAMPLE / "contrast" / name).read_bytes(), (
             f"contrast/{name} differs from a fresh build: run `.venv/bin/python data/tools/build_contrast.py`")
+
+
+def test_the_languages_contrast_set_trains_beside_the_default_one():
+    """conf/data/sample_languages.yaml: both sets load as one contrast input, with ids apart and their own version."""
+    sets = [{"listings": SAMPLE / "contrast" / sub / "listings.jsonl",
+             "labels": SAMPLE / "contrast" / sub / "labels.jsonl"} for sub in ("", "languages")]
+    rows, report = contrast_rows(sets, load_policy(POLICY))
+    assert [(s["rows"], s["allowed"]) for s in report.sets] == [(540, 372), (420, 336)]
+    assert len({r.listing.id for r in rows}) == 960
+    extra = rows[540:]
+    assert {r.label.provenance["version"] for r in extra} == {"contrast-languages-v1"}
+    # per policy and language: 4 allowed look-alikes and 1 violation of that policy
+    looks = Counter((r.label.provenance["lookalike_of"], r.listing.language) for r in extra if r.is_lookalike)
+    assert len(looks) == 12 * 7 and set(looks.values()) == {4}
 
 
 # --- labels from a real LLM teacher (data/tools/fetch_qwen_teacher.sh, scripts/label.py) --------------
