@@ -11,9 +11,8 @@ by hand in the shape of data/sample/authored/ (the author's labels in ``violates
 ``authored_injection.jsonl`` (contrast-v2) adds, per policy, allowed look-alikes whose text tells the moderator to
 reject them and violations whose text tells it to approve them: words addressed to a reviewer are the seller's text,
 not evidence, and the training data held none. ``authored_c.jsonl`` is a second set, ``languages/`` (ids
-ctl-NNNNN), that no recipe trains on by default: per policy and language 4 more allowed look-alikes and 1 more
-obfuscated violation, written by authors who never opened the policy cases (README, "What decided the recipe": it
-lifts the baseline, not the demo student). Add it with ``data.contrast``.
+ctl-NNNNN): per policy and language 4 more allowed look-alikes and 1 more obfuscated violation, written by authors
+who never opened the policy cases. ``data=sample_languages`` trains on both (README, "What decided the recipe").
 Each row is validated by the sample builder's own checks (build_sample.parse_authored); a row whose title repeats an
 earlier one, or whose text is within word-trigram Jaccard 0.5 of a held-out policy case (stricter than the training
 guard's 0.8: a contrast row must not teach a case), is dropped and named. Deterministic: file order, numbered
