@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 
 import pytest
+import yaml
 
 from moddistill.data.listings import read_listings
 from moddistill.data.near_duplicates import near_duplicate_pairs, normalize_tokens
@@ -20,7 +21,7 @@ from moddistill.data.policy import load_policy
 from moddistill.data.policy_cases import read_policy_cases
 from moddistill.distill.contrast import contrast_rows
 from moddistill.teacher.labels import read_teacher_labels
-from tests.conftest import ROOT
+from tests.conftest import CONF, ROOT
 
 DATA = ROOT / "data"
 SAMPLE = DATA / "sample"
@@ -304,8 +305,8 @@ def test_build_reproduces_the_committed_contrast_set(tmp_path):
 
 def test_the_languages_contrast_set_trains_beside_the_default_one():
     """conf/data/sample_languages.yaml: both sets load as one contrast input, with ids apart and their own version."""
-    sets = [{"listings": SAMPLE / "contrast" / sub / "listings.jsonl",
-             "labels": SAMPLE / "contrast" / sub / "labels.jsonl"} for sub in ("", "languages")]
+    config = yaml.safe_load((CONF / "data" / "sample_languages.yaml").read_text(encoding="utf-8"))
+    sets = [{key: ROOT / spec[key] for key in ("listings", "labels")} for spec in config["contrast"]]
     rows, report = contrast_rows(sets, load_policy(POLICY))
     assert [(s["rows"], s["allowed"]) for s in report.sets] == [(540, 372), (420, 336)]
     assert len({r.listing.id for r in rows}) == 960
