@@ -67,7 +67,7 @@ def test_evaluate_config_scores_a_checkpoint_or_teacher_labels():
 
 BASELINE_OPTIONS = sorted(p.stem for p in (CONF / "baseline").glob("*.yaml"))
 # the experiments that choose a data set (not a student model): the ones a baseline can run
-BASELINE_EXPERIMENTS = ["demo", "review_abuse", "review_spam"]
+BASELINE_EXPERIMENTS = ["demo", "student_cpu", "review_abuse", "review_spam"]
 
 
 @pytest.mark.parametrize("option", BASELINE_OPTIONS)
@@ -97,7 +97,7 @@ def test_default_baseline_config_trains_on_the_students_data():
 def test_baseline_config_composes_with_each_data_experiment(experiment):
     cfg = compose_config("baseline", [f"experiment={experiment}"])
     student = compose_config("train", [f"experiment={experiment}"])
-    for key in ("policy", "data", "teacher", "experiment"):
+    for key in ("policy", "data", "teacher", "experiment", "threshold_strategy", "max_false_reject"):
         assert cfg[key] == student[key], key
     assert OmegaConf.to_container(cfg, resolve=True)["output_dir"].startswith(f"checkpoints/baseline/{experiment}/")
 
