@@ -19,6 +19,8 @@ POLICY_FILE = CONF / "policy" / "marketplace_v1.yaml"
 SAMPLE_LISTINGS = ROOT / "data" / "sample" / "listings.jsonl"
 SAMPLE_LABELS = ROOT / "data" / "sample" / "teacher_reference.jsonl"
 POLICY_CASES = ROOT / "data" / "policy_cases" / "marketplace_v1.jsonl"
+# the experiments `make` trains a baseline beside (scripts/baseline.py experiment=...): same data, same threshold rule
+BASELINE_EXPERIMENTS = ["demo", "student_cpu", "review_abuse", "review_spam"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -11,7 +11,7 @@ from pydantic import Field
 from moddistill.config_checks import check_config
 from moddistill.distill.settings import check_training_arguments
 from moddistill.errors import ConfigError
-from tests.conftest import CONF, POLICY_CASES, SAMPLE_LISTINGS, compose_config
+from tests.conftest import BASELINE_EXPERIMENTS, CONF, POLICY_CASES, SAMPLE_LISTINGS, compose_config
 
 REQUIRED = {
     "train": [], "baseline": [], "evaluate": [], "leaderboard": [], "benchmark": [],
@@ -37,7 +37,7 @@ def _options(group: str) -> list[str]:
 SHIPPED = ([("train", [f"model={m}"]) for m in _options("model")]
            + [("train", [f"experiment={e}"]) for e in _options("experiment")]
            + [("train", ["peft=full"])]
-           + [("baseline", [f"experiment={e}"]) for e in ("demo", "student_cpu", "review_spam", "review_abuse")]  # as make runs it
+           + [("baseline", [f"experiment={e}"]) for e in BASELINE_EXPERIMENTS]
            + [("label", [f"prompt={p}"]) for p in _options("prompt")]
            + [(script, []) for script in REQUIRED])
 

@@ -5,7 +5,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from moddistill.config import policy_from_cfg
-from tests.conftest import CONF, compose_config
+from tests.conftest import BASELINE_EXPERIMENTS, CONF, compose_config
 
 OPTIONS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
            for group in ("policy", "data", "teacher", "model", "peft", "trainer", "experiment")}
@@ -66,8 +66,6 @@ def test_evaluate_config_scores_a_checkpoint_or_teacher_labels():
 
 
 BASELINE_OPTIONS = sorted(p.stem for p in (CONF / "baseline").glob("*.yaml"))
-# the experiments that choose a data set (not a student model): the ones a baseline can run
-BASELINE_EXPERIMENTS = ["demo", "student_cpu", "review_abuse", "review_spam"]
 
 
 @pytest.mark.parametrize("option", BASELINE_OPTIONS)
